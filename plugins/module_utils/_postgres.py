@@ -10,6 +10,7 @@ formatted into SQL text.
 
 from __future__ import annotations
 
+import re
 import time
 
 try:
@@ -54,21 +55,27 @@ def require_psycopg2():
         )
 
 
-def validate_identifier(name, what="name"):
-    """Reject what PostgreSQL would silently truncate or cannot store.
+# Names this collection accepts for roles, databases and schemas. PostgreSQL allows
+# almost anything inside quotes, but a name such as 'x"; DROP TABLE t; --' in an
+# inventory is a mistake or an attack, never a real database object: refuse it.
+# Everything is still quoted as an identifier when it reaches SQL.
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]*$")
 
-    Any other character is allowed: identifiers are always quoted, so a name
-    such as ``x"; DROP TABLE t; --`` is just an unusual name, never SQL.
-    """
+
+def validate_identifier(name, what="name"):
+    """Return ``name`` when it is an acceptable role/database/schema name, else raise."""
     if not isinstance(name, str) or name == "":
         raise FrendeDbError("%s must be a non-empty string, got %r." % (what, name))
-    if "\x00" in name:
-        raise FrendeDbError("%s must not contain a NUL character." % what)
     if len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
         raise FrendeDbError(
             "%s %r is longer than PostgreSQL's limit of %d bytes; "
             "PostgreSQL would truncate it. Choose a shorter name."
             % (what, name, MAX_IDENTIFIER_BYTES)
+        )
+    if not IDENTIFIER_RE.match(name):
+        raise FrendeDbError(
+            "%s %r is not an accepted name: use letters, digits, '_', '$' or '-', "
+            "starting with a letter or '_'." % (what, name)
         )
     return name
 
