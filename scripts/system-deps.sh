@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo need, only when missing.
-# Usage: scripts/system-deps.sh [group...]   groups: server (default), hosts
+# Usage: scripts/system-deps.sh [group...]   groups: server (default), hosts, sanity
 set -euo pipefail
 
 declare -A GROUPS_PKGS=(
   [server]="postgresql-15 postgresql-client-15 postgresql-contrib zstd age openssl gzip"
   [hosts]="podman runc debootstrap"
+  [sanity]="shellcheck"
 )
 
 groups=("$@")

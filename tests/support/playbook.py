@@ -93,7 +93,8 @@ def run_tasks(tasks, check=False, diff=False, verbosity=0, env=None, json_output
             cmd.append("-" + "v" * verbosity)
         extra = {"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"} if json_output else {}
         extra.update(env or {})
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(extra), cwd=tmp)
+        # check=False: a failed play is a result the caller inspects, not an error here.
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(extra), cwd=tmp, check=False)
     results = []
     if json_output:
         start = proc.stdout.find("{")
@@ -118,5 +119,5 @@ def run_module_verbose(module, args, check=False, diff=True, env=None):
     """The same call with -vvv and the default callback: the text an operator would see."""
     fqcn = module if "." in module else "frende.db." + module
     task = {"name": "run " + fqcn, fqcn: args, "ignore_errors": True}
-    proc, _ = run_tasks([task], check=check, diff=diff, verbosity=3, env=env, json_output=False)
+    proc = run_tasks([task], check=check, diff=diff, verbosity=3, env=env, json_output=False)[0]
     return proc.stdout + proc.stderr
