@@ -43,6 +43,29 @@ units: venv collection
 integration: venv system-deps collection
 	$(BIN)/python -m pytest tests/integration
 
+# ansible-test in its ansible_collections/frende/db layout (scripts/ansible-test.sh):
+# every sanity test that needs no container, then tests/unit under ansible-test.
+sanity: venv
+	bash scripts/system-deps.sh sanity
+	scripts/ansible-test.sh sanity
+	scripts/ansible-test.sh units
+
+# ansible-lint (production profile) and antsibull-changelog lint.
+lint: venv
+	scripts/lint.sh
+
+# The collection as others consume it: galaxy build + install, the execution
+# environment's build context, role argument specs against their defaults.
+ecosystem: venv collection
+	$(BIN)/python -m pytest tests/ecosystem
+
+# Execution environment build context in build/ee/context; build the image
+# elsewhere with `ansible-builder build` (or podman build) from there.
+ee: venv
+	rm -rf $(BUILD)/ee
+	$(BIN)/ansible-galaxy collection build --output-path $(BUILD)/ee .
+	$(BIN)/ansible-builder create -f execution-environment.yml -c $(BUILD)/ee/context
+
 test: units integration
 
 clean:
