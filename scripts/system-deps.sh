@@ -4,7 +4,7 @@
 set -euo pipefail
 
 declare -A GROUPS_PKGS=(
-  [server]="postgresql-15 postgresql-client-15 postgresql-contrib zstd age openssl gzip"
+  [server]="postgresql-15 postgresql-client-15 postgresql-contrib zstd age openssl gzip python3-psycopg2"
   [hosts]="podman runc debootstrap"
   [sanity]="shellcheck"
 )

@@ -1,0 +1,235 @@
+# Copyright (c) frende.db contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``frende-db-backup``: the backup engine as a command for cron and for a person at 3 a.m.
+
+Private to frende.db; stdlib + psycopg2 only. Settings come from, in rising
+priority: built-in defaults, libpq's PG* environment, the INI file
+(/etc/frende/db/backup.conf, section [backup], keys = the module's option
+names), and command-line flags. The password is never an option: libpq reads
+it from PGPASSWORD or ~/.pgpass. Exit status: 0 success, 1 failure, 2 usage
+error, 3 a drill that ran but missed its RTO/RPO target, 143 terminated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import json
+import os
+import signal
+import sys
+
+from ansible_collections.frende.db.plugins.module_utils._backup_engine import run_action
+from ansible_collections.frende.db.plugins.module_utils._backup_options import (
+    ACTIONS, CONNECTION_KEYS, DEFAULT_CONFIG, OPTIONS)
+from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+from ansible_collections.frende.db.plugins.module_utils._postgres import SSL_MODES
+
+PROG = "frende-db-backup"
+CONNECTION_TYPES = dict(login_host="str", login_port="int", login_user="str", login_unix_socket="path",
+                        login_db="str", ssl_mode="str", ssl_rootcert="path", connect_timeout="int")
+SECRET_KEYS = ("login_password", "password", "pgpassword")
+
+
+class Terminated(BaseException):
+    """SIGTERM/SIGINT: unwinds like an error so partial files are removed."""
+
+
+def option_types():
+    types = dict((key, spec["type"]) for key, spec in OPTIONS.items() if key != "action")
+    types.update(CONNECTION_TYPES)
+    return types
+
+
+def convert(key, value, source):
+    """A config/flag string -> the option's type; raises FrendeDbError naming the source."""
+    kind = option_types()[key]
+    text = value.strip() if isinstance(value, str) else value
+    if kind == "int":
+        try:
+            return int(text)
+        except (TypeError, ValueError):
+            raise FrendeDbError("%s: %s must be a whole number, got %r." % (source, key, value))
+    if kind == "bool":
+        lowered = str(text).lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise FrendeDbError("%s: %s must be true or false, got %r." % (source, key, value))
+    if kind == "list":
+        return text  # split into recipients by the engine (whitespace or commas)
+    if kind == "path":
+        return os.path.expanduser(text)
+    return text
+
+
+def read_config(path, explicit):
+    """Options from the INI file (section [backup]); a missing default file is not an error."""
+    if not os.path.exists(path):
+        if explicit:
+            raise FrendeDbError("The config file %s does not exist." % path)
+        return {}
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, "r", encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (OSError, configparser.Error) as exc:
+        raise FrendeDbError("Cannot read the config file %s: %s" % (path, str(exc).splitlines()[0]))
+    if not parser.has_section("backup"):
+        raise FrendeDbError("The config file %s has no [backup] section." % path)
+    known = option_types()
+    params = {}
+    for key, value in parser.items("backup"):
+        if key in SECRET_KEYS:
+            raise FrendeDbError("%s: %s is not accepted: the password comes only from PGPASSWORD or ~/.pgpass "
+                                "(mode 0600) of the user running %s." % (path, key, PROG))
+        if key == "action":
+            raise FrendeDbError("%s: action is chosen on the command line (--action), not in the config." % path)
+        if key not in known:
+            raise FrendeDbError("%s: unknown key %r in [backup]; known keys: %s." % (path, key, ", ".join(sorted(known))))
+        params[key] = convert(key, value, path)
+    return params
+
+
+def from_environment(environ):
+    """Connection options implied by libpq's PG* variables (so the tool sees what pg_dump sees)."""
+    params = {}
+    host = environ.get("PGHOST")
+    if host:
+        params["login_unix_socket" if host.startswith("/") else "login_host"] = host
+    for var, key in (("PGPORT", "login_port"), ("PGCONNECT_TIMEOUT", "connect_timeout")):
+        if environ.get(var):
+            params[key] = convert(key, environ[var], var)
+    for var, key in (("PGUSER", "login_user"), ("PGSSLMODE", "ssl_mode"), ("PGSSLROOTCERT", "ssl_rootcert"),
+                     ("PGDATABASE", "login_db")):
+        if environ.get(var):
+            params[key] = environ[var]
+    return params
+
+
+CONNECTION_DEFAULTS = dict(login_port=5432, login_user="postgres", ssl_mode="prefer", connect_timeout=10)
+
+
+def merge_params(flags, config, environ):
+    """defaults < PG* environment < config file < flags (None in ``flags`` means not given)."""
+    params = dict(CONNECTION_DEFAULTS)
+    params.update(from_environment(environ))
+    given = dict((key, convert(key, value, "--" + key.replace("_", "-")) if isinstance(value, str) else value)
+                 for key, value in flags.items() if value is not None)
+    for source in (config, given):
+        if source.get("login_host") and source.get("login_unix_socket"):
+            raise FrendeDbError("login_host and login_unix_socket are mutually exclusive; give one of them.")
+        # A later source naming a host replaces an earlier socket, and the other way round.
+        if source.get("login_host"):
+            params.pop("login_unix_socket", None)
+        if source.get("login_unix_socket"):
+            params.pop("login_host", None)
+        params.update(source)
+    if params.get("ssl_mode") not in SSL_MODES:
+        raise FrendeDbError("ssl_mode must be one of %s, got %r." % (", ".join(SSL_MODES), params.get("ssl_mode")))
+    return params
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Back up, list, verify, restore, clean up and drill the Frende PostgreSQL database. "
+                               "The password comes from PGPASSWORD or ~/.pgpass only.")
+    parser.add_argument("--action", required=True, choices=ACTIONS)
+    parser.add_argument("--config", help="INI file with a [backup] section (default %s)" % DEFAULT_CONFIG)
+    parser.add_argument("--json", action="store_true", help="print one JSON result document")
+    parser.add_argument("--check", action="store_true", help="change nothing; say what would happen")
+    for key, kind in option_types().items():
+        flag = "--" + key.replace("_", "-")
+        if key == "deep":
+            parser.add_argument(flag, dest=key, action="store_true", default=None,
+                                help="verify by restoring into a scratch database")
+        elif key == "keep_previous":
+            parser.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None,
+                                help="keep the replaced database as <db>_pre_restore_<time> (default yes)")
+        else:
+            spec = OPTIONS.get(key, {})
+            parser.add_argument(flag, dest=key, default=None, metavar=key.upper(),
+                                choices=spec.get("choices") if key in ("compression", "globals") else None)
+    return parser
+
+
+def print_human(result, out):
+    action = result.get("action")
+    if action == "list":
+        backups = result.get("backups") or []
+        if not backups:
+            out.write("No backups.\n")
+            return
+        out.write("%-40s %-20s %-7s %10s %-9s %s\n" % ("NAME", "FINISHED (UTC)", "AGE", "SIZE", "ENCRYPTED", "VERIFIED"))
+        for b in backups:
+            verified = b["verified"]["state"]
+            if verified != "never":
+                verified += " (%s, %s)" % (b["verified"].get("level"), (b["verified"].get("at") or "")[:19])
+            out.write("%-40s %-20s %-7s %10s %-9s %s\n" % (
+                b["name"] + (" [legacy]" if b["format"] != "custom" else ""), b["finished_at"][:19].replace("T", " "),
+                b["age"], human_size(b["size"]), "yes" if b["encrypted"] else "no", verified))
+        return
+    out.write(result.get("msg", "") + "\n")
+    for check in (result.get("verification") or {}).get("checks") or []:
+        out.write("  %-10s %s  %s\n" % (check["check"], "ok" if check["ok"] else "FAILED", check["detail"]))
+    for name in result.get("removed") or []:
+        out.write("  removed %s\n" % name)
+    report = result.get("report")
+    if isinstance(report, dict) and "achieved_rto_s" in report:
+        out.write("  achieved RTO %ss (target %s), achieved RPO %ss (target %s)\n" % (
+            report.get("achieved_rto_s"), report.get("rto_target"), report.get("achieved_rpo_s"),
+            report.get("rpo_target")))
+
+
+def human_size(size):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return ("%d %s" % (size, unit)) if unit == "B" else ("%.1f %s" % (size, unit))
+        size /= 1024.0
+    return str(size)
+
+
+def _on_signal(signum, _frame):
+    raise Terminated("terminated by %s" % signal.Signals(signum).name)
+
+
+def main(argv, environ=None, out=None, err=None):
+    environ = os.environ if environ is None else environ
+    out = out or sys.stdout
+    err = err or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    flags = dict((key, getattr(args, key)) for key in option_types())
+    flags["action"] = None
+    try:
+        config_path = args.config or DEFAULT_CONFIG
+        params = merge_params(dict((k, v) for k, v in flags.items() if k != "action"),
+                              read_config(config_path, explicit=args.config is not None), environ)
+        params["action"] = args.action
+        result = run_action(params, check_mode=args.check, tool=PROG)
+    except Terminated as exc:
+        err.write("%s: %s; partial files removed.\n" % (PROG, exc))
+        return 143
+    except FrendeDbError as exc:
+        details = dict(exc.details)
+        if args.json:
+            out.write(json.dumps(dict(dict(details, failed=True, msg=str(exc), action=args.action)),
+                                 indent=2, sort_keys=True, default=str) + "\n")
+        err.write("%s: %s\n" % (PROG, exc))
+        report = details.get("report")
+        if args.action == "drill" and isinstance(report, dict) and report.get("error") is None:
+            return 3
+        return 1
+    result["action"] = args.action
+    if args.json:
+        out.write(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")
+    else:
+        print_human(result, out)
+    return 0

@@ -1,0 +1,35 @@
+# Copyright (c) frende.db contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Which backups cleanup removes. Private to frende.db; stdlib only.
+
+Older than ``retention_days`` goes, except that the newest ``keep_min`` valid
+backups of each database stay whatever their age: a host whose backups stopped
+weeks ago must not end up with none.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+
+def select_for_cleanup(backups, now, retention_days, keep_min):
+    """``(remove, keep)`` lists of names.
+
+    ``backups``: dicts with ``name``, ``database``, ``finished_at`` (aware datetime) and
+    ``valid`` (complete and not failed verification).
+    """
+    cutoff = now - datetime.timedelta(days=retention_days)
+    groups = {}
+    for backup in backups:
+        groups.setdefault(backup.get("database"), []).append(backup)
+    remove, keep = [], []
+    for group in groups.values():
+        group.sort(key=lambda b: b["finished_at"], reverse=True)
+        protected = set(b["name"] for b in [b for b in group if b["valid"]][:keep_min])
+        for backup in group:
+            if backup["name"] not in protected and backup["finished_at"] < cutoff:
+                remove.append(backup["name"])
+            else:
+                keep.append(backup["name"])
+    return remove, keep
