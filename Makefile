@@ -47,8 +47,7 @@ integration: venv system-deps collection
 # every sanity test that needs no container, then tests/unit under ansible-test.
 sanity: venv
 	bash scripts/system-deps.sh sanity
-	scripts/ansible-test.sh sanity
-	scripts/ansible-test.sh units
+	rc=0; scripts/ansible-test.sh sanity || rc=1; scripts/ansible-test.sh units || rc=1; exit $$rc
 
 # ansible-lint (production profile) and antsibull-changelog lint.
 lint: venv
