@@ -1,0 +1,173 @@
+# Copyright (c) frende.db contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Failed authentication attempts counted from the PostgreSQL server log.
+
+Private to frende.db. Reads the text ("stderr") log format whose
+log_line_prefix starts with %m or %t (Debian's default is '%m [%p] %q%u@%d ').
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import os
+import re
+
+try:
+    import zoneinfo
+except ImportError:  # Python < 3.9: names of log_timezone cannot be resolved; local time is used
+    zoneinfo = None
+
+DEBIAN_LOG = "/var/log/postgresql/postgresql-%s-%s.log"
+
+# %m: '2026-11-28 06:06:58.440 UTC', %t: '2026-11-28 06:06:58 UTC'; the zone is an
+# abbreviation (UTC, CET, CEST) or a numeric offset (+01, -0330).
+_STAMP_RE = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2}) (?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d{1,6})?"
+    r"(?: (?P<zone>[A-Za-z][A-Za-z0-9]{0,9}|[+-]\d{2}(?::?\d{2})?))?(?=\s|$)")
+_PID_RE = re.compile(r"\[(\d+)\]")
+_FATAL_RE = re.compile(r"\bFATAL:\s+(?:[0-9A-Z]{5}:\s+)?(?P<msg>.*)$")
+_RECEIVED_RE = re.compile(r"\bLOG:\s+(?:[0-9A-Z]{5}:\s+)?connection received: host=(?P<host>\S+)")
+_USER_RE = re.compile(r'user "(?P<user>(?:[^"]|"")*)"')
+_HOST_RE = re.compile(r'host "(?P<host>[^"]*)"')
+# Messages of PostgreSQL (English, lc_messages C) for refused logins.
+_FAILED_MARKERS = ("authentication failed", "no pg_hba.conf entry", "pg_hba.conf rejects connection")
+_SKIP_SUFFIXES = (".csv", ".json")
+
+
+def is_failed_auth(message):
+    return any(marker in message for marker in _FAILED_MARKERS)
+
+
+def _zone(name, log_tz):
+    """tzinfo for a zone printed in the prefix, or None to use ``log_tz``."""
+    if name is None:
+        return None
+    if name.upper() in ("UTC", "GMT", "Z", "UCT"):
+        return datetime.timezone.utc
+    if name[0] in "+-":
+        digits = name[1:].replace(":", "")
+        minutes = int(digits[:2]) * 60 + (int(digits[2:4]) if len(digits) >= 4 else 0)
+        return datetime.timezone(datetime.timedelta(minutes=minutes if name[0] == "+" else -minutes))
+    return None
+
+
+def resolve_timezone(name):
+    """A tzinfo for the server's log_timezone name, or None when unknown here."""
+    if not name or zoneinfo is None:
+        return None
+    if name.upper() in ("UTC", "GMT", "ETC/UTC", "ETC/GMT", "UCT", "ZULU", "ETC/ZULU"):
+        return datetime.timezone.utc
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def parse_time(line, log_tz=None):
+    """The timestamp (aware, in UTC) at the start of a log line, or None for other lines.
+
+    An abbreviated zone (CET) is read in ``log_tz`` (the server's log_timezone),
+    with the abbreviation choosing the side of a daylight-saving change; without
+    ``log_tz`` the host's local time is assumed.
+    """
+    match = _STAMP_RE.match(line)
+    if not match:
+        return None
+    try:
+        naive = datetime.datetime.strptime(match.group("date") + " " + match.group("time"), "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+    if match.group("frac"):
+        naive = naive.replace(microsecond=int(match.group("frac")[1:].ljust(6, "0")))
+    zone_name = match.group("zone")
+    fixed = _zone(zone_name, log_tz)
+    if fixed is not None:
+        return naive.replace(tzinfo=fixed).astimezone(datetime.timezone.utc)
+    if log_tz is not None:
+        for fold in (0, 1):
+            moment = naive.replace(tzinfo=log_tz, fold=fold)
+            if zone_name is None or moment.tzname() == zone_name:
+                return moment.astimezone(datetime.timezone.utc)
+        return naive.replace(tzinfo=log_tz).astimezone(datetime.timezone.utc)
+    return naive.astimezone().astimezone(datetime.timezone.utc)
+
+
+def _open(path):
+    if path.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, "r", encoding="utf-8", errors="replace")
+
+
+def find_log_files(path, since):
+    """Files to read: ``path`` itself (and its rotated ``.1``/``.1.gz`` siblings when they
+    were written since ``since``), or the recently written files of a directory.
+
+    Raises OSError when ``path`` does not exist or cannot be read.
+    """
+    cutoff = since.timestamp()
+    if os.path.isdir(path):
+        files = []
+        for name in os.listdir(path):
+            full = os.path.join(path, name)
+            if name.startswith(".") or name.endswith(_SKIP_SUFFIXES) or not os.path.isfile(full):
+                continue
+            if os.path.getmtime(full) >= cutoff:
+                files.append(full)
+        return sorted(files, key=os.path.getmtime)
+    if not os.path.exists(path):
+        raise FileNotFoundError("%s does not exist" % path)
+    rotated = [p for p in (path + ".1.gz", path + ".1") if os.path.isfile(p) and os.path.getmtime(p) >= cutoff]
+    return rotated + [path]
+
+
+def count_failed_auth(paths, since, until=None, log_tz=None):
+    """Failed logins in ``paths`` with a timestamp in [since, until].
+
+    Returns {count, by_user, by_client, files, first, last}. The client comes from
+    the message (pg_hba.conf lines name the host) or from the 'connection received'
+    line of the same backend pid (log_connections=on, as the policy asks).
+    """
+    count, by_user, by_client = 0, {}, {}
+    first = last = None
+    for path in paths:
+        hosts = {}
+        with _open(path) as handle:
+            for line in handle:
+                if "FATAL" not in line and "connection received" not in line:
+                    continue
+                received = _RECEIVED_RE.search(line)
+                pid = _PID_RE.search(line)
+                if received:
+                    if pid:
+                        hosts[pid.group(1)] = received.group("host")
+                    continue
+                fatal = _FATAL_RE.search(line)
+                if not fatal or not is_failed_auth(fatal.group("msg")):
+                    continue
+                moment = parse_time(line, log_tz)
+                if moment is None or moment < since or (until is not None and moment > until):
+                    continue
+                message = fatal.group("msg")
+                count += 1
+                user = _USER_RE.search(message)
+                user = user.group("user").replace('""', '"') if user else "unknown"
+                host = _HOST_RE.search(message)
+                host = host.group("host") if host else hosts.get(pid.group(1) if pid else None, "unknown")
+                by_user[user] = by_user.get(user, 0) + 1
+                by_client[host] = by_client.get(host, 0) + 1
+                first = moment if first is None or moment < first else first
+                last = moment if last is None or moment > last else last
+    return dict(count=count, by_user=by_user, by_client=by_client, files=list(paths),
+                first=first.isoformat() if first else None, last=last.isoformat() if last else None)
+
+
+def debian_log_path(cluster_name, version_major="15"):
+    """Debian's log file of a cluster: cluster_name '15/main' -> postgresql-15-main.log."""
+    if cluster_name and "/" in cluster_name:
+        version, name = cluster_name.split("/", 1)
+        if version and name:
+            return DEBIAN_LOG % (version, name)
+    return DEBIAN_LOG % (version_major, "main")
