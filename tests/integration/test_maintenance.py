@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.support.pgserver import free_port
+from tests.support.pgserver import PgServer, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 COMMAND = REPO / "bin" / "frende-db-maintenance"
@@ -365,3 +365,41 @@ def test_configuration_file_is_used(pg, maint_db, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "INFO vacuum: VACUUM (ANALYZE) of database maint_app done" in log_file.read_text()
     assert proc.stdout == "vacuum: VACUUM (ANALYZE) done.\n"
+
+
+def test_functions_on_a_server_without_pg_stat_statements_preloaded(tmp_path):
+    """Install succeeds and says why get_slow_queries() cannot work yet; the call then fails clearly."""
+    server = PgServer().start()
+    try:
+        with open(server.data / "postgresql.conf", "a") as conf:
+            conf.write("shared_preload_libraries = ''\n")  # the last line wins
+        server._run("pg_ctl", "-D", str(server.data), "-l", str(server.log), "-w", "-t", "60", "restart")
+        assert server.sql("SHOW shared_preload_libraries") == [("",)]
+        log_file = tmp_path / "m.log"
+        proc = subprocess.run([str(COMMAND), "--config", str(tmp_path / "none.conf"), "--action", "functions",
+                               "--database", "postgres", "--log-file", str(log_file), "--json"],
+                              capture_output=True, text=True, env=server.env(), timeout=120, check=False)
+        assert proc.returncode == 2 and "does not exist" in proc.stderr  # --config given but missing
+        (tmp_path / "empty.conf").write_text("[maintenance]\n")
+        proc = subprocess.run([str(COMMAND), "--config", str(tmp_path / "empty.conf"), "--action", "functions",
+                               "--database", "postgres", "--log-file", str(log_file), "--json"],
+                              capture_output=True, text=True, env=server.env(), timeout=120, check=False)
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        extension = doc["results"]["functions"]["extension"]
+        assert extension == dict(name="pg_stat_statements", installed=False, preloaded=False, action="unchanged")
+        assert "WARNING functions: pg_stat_statements is not in shared_preload_libraries" in log_file.read_text()
+        with pytest.raises(psycopg2.Error) as err:
+            server.sql("SELECT * FROM get_slow_queries()")
+        assert "needs the pg_stat_statements extension" in str(err.value)
+
+        # installed by hand but not preloaded: the view itself refuses, the function says what to do
+        server.sql("CREATE EXTENSION pg_stat_statements")
+        with pytest.raises(psycopg2.Error) as err:
+            server.sql("SELECT * FROM get_slow_queries()")
+        assert "cannot read pg_stat_statements" in str(err.value)
+        assert "shared_preload_libraries" in str(err.value)
+        assert err.value.diag.message_hint.startswith("Add pg_stat_statements to shared_preload_libraries")
+        assert server.sql("SELECT count(*) > 0 FROM get_database_stats()") == [(True,)]
+    finally:
+        server.destroy()
