@@ -105,8 +105,9 @@ def build_parser():
     parser.add_argument("--check", action="store_true", help="report what would be done, change nothing")
     parser.add_argument("--json", action="store_true", help="print one JSON result document on stdout")
     for key, (default, text) in KEYS.items():
+        shown = "%s%s" % (text, " (default: %s)" % default if default is not None else "")
         parser.add_argument(option_name(key), dest=key, metavar=key.upper(),
-                            help="%s%s" % (text, " (default: %s)" % default if default is not None else ""))
+                            help=shown.replace("%", "%%"))  # argparse formats help text with %
     return parser
 
 

@@ -178,3 +178,12 @@ def test_event_log_lines(tmp_path):
     assert len(lines) == 2
     assert " frende-db-maintenance[" in lines[0] and "] INFO vacuum: done in two lines" in lines[0]
     assert "] WARNING health: ssl is degraded" in lines[1]
+
+
+def test_help_lists_every_option(capsys):
+    assert cli.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for key in cli.KEYS:
+        assert cli.option_name(key) in text
+    assert "--action {all,vacuum,reindex,functions,health}" in text
+    assert "above this %" in text
