@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs the Molecule scenarios on real podman hosts.
+# Usage: scripts/molecule.sh [SCENARIO...]   (default: every scenario under molecule/)
+# Needs: the venv (make venv), root or sudo for podman. Installs the host
+# packages (podman, runc, debootstrap) and builds the base image when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/podman/containers.conf}
+export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$ROOT/build/collections}
+export PATH=$ROOT/.venv/bin:$PATH
+export ANSIBLE_NOCOLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
+
+bash scripts/system-deps.sh hosts
+bash scripts/podman/build-image.sh
+mkdir -p "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende"
+[ -e "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende/db" ] ||
+  ln -sfn "$ROOT" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende/db"
+
+scenarios=("$@")
+if [ ${#scenarios[@]} -eq 0 ]; then
+  for d in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$d")")"); done
+fi
+
+status=0
+for s in "${scenarios[@]}"; do
+  start=$SECONDS
+  echo "=== molecule test -s $s"
+  # --destroy=always: the hosts and the network go away even when a step fails.
+  if molecule test -s "$s" --destroy=always; then
+    echo "=== molecule scenario $s passed in $((SECONDS - start)) s"
+  else
+    echo "=== molecule scenario $s FAILED after $((SECONDS - start)) s"
+    status=1
+  fi
+done
+exit $status
