@@ -167,7 +167,8 @@ def apply_properties(db, name, props, roles):
     if props.get("acl") is not None:
         revoke_from = [sql.SQL("PUBLIC")] + ([sql.Identifier(owner)] if owner in roles else [])
         db.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(target, sql.SQL(", ").join(revoke_from)))
-        for grant in props["acl"]:
+        # The owner's entries first, as PostgreSQL itself lists them after a REVOKE.
+        for grant in sorted(props["acl"], key=lambda g: g["grantee"] != owner):
             grantee = grant["grantee"]
             if grantee != "PUBLIC" and grantee not in roles:
                 notes.append("grant %s to missing role %s skipped" % (grant["privilege"], grantee))

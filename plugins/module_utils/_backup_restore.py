@@ -159,6 +159,7 @@ def restore_into(ctx, admin, entry, new_db, props, dump_path, no_owner=False):
                 pipe.wait()
         load_s = time.monotonic() - start
         counts = count_rows_parallel(ctx, new_db, ctx.p["jobs"])
+        count_s = time.monotonic() - start - load_s
         expected = (entry.get("manifest") or {}).get("tables")
         if expected is not None:
             problems = compare_counts(expected, counts)
@@ -167,8 +168,8 @@ def restore_into(ctx, admin, entry, new_db, props, dump_path, no_owner=False):
                                     % "; ".join(problems[:5]))
         if props:
             notes += bdb.apply_properties(admin, new_db, props, bdb.existing_roles(admin))
-        return dict(database=new_db, load_s=round(load_s, 3), tables=counts, rows_checked=expected is not None,
-                    notes=notes)
+        return dict(database=new_db, load_s=round(load_s, 3), count_s=round(count_s, 3), tables=counts,
+                    rows_checked=expected is not None, notes=notes)
     except BaseException:
         bdb.drop_database(admin, new_db)
         raise
@@ -250,6 +251,7 @@ def restore(ctx):
             start = time.monotonic()
             try:
                 verification = quick_verify(ctx, entry, identity, materialize_dir=work_dir)
+                verify_s = time.monotonic() - start
             except VerifyFailed as exc:
                 ctx.log.event("restore", "refused", backup=entry["name"], database=live, msg=str(exc))
                 raise FrendeDbError("Refusing to restore: %s. Nothing was changed." % exc,
@@ -280,7 +282,8 @@ def restore(ctx):
             ctx.log.event("restore", "done", backup=entry["name"], database=live, previous=kept,
                           duration_s=duration)
         result = dict(backup=entry["name"], database=live, previous_database=kept, duration_s=duration,
-                      load_s=loaded["load_s"], tables=loaded["tables"], rows_checked=loaded["rows_checked"],
+                      verify_s=round(verify_s, 3), load_s=loaded["load_s"], count_s=loaded["count_s"],
+                      tables=loaded["tables"], rows_checked=loaded["rows_checked"],
                       globals=globals_result, roles_missing=plan["missing"], notes=loaded["notes"])
         return dict(changed=True, restore=result, verification=verification, duration_s=duration,
                     msg="Restored %s into %s in %.1f s%s." % (entry["name"], live, duration,

@@ -15,7 +15,7 @@ from ansible_collections.frende.db.plugins.module_utils import _backup_catalog a
 from ansible_collections.frende.db.plugins.module_utils._backup_files import PartialFile
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._process import (
-    CountingSink, DiskFullError, HashingFile, Pipeline, ProcessSink, run, sha256_file)
+    CountingSink, DiskFullError, Pipeline, ProcessSink, run, sha256_file)
 
 GLOBALS_HEAD = b"--\n-- PostgreSQL database cluster dump"
 GLOBALS_TAIL = b"-- PostgreSQL database cluster dump complete"
@@ -59,12 +59,12 @@ def set_path(directory, manifest, role):
 
 
 def decompress_stages(ctx, path, compression, encrypted, identity_file):
+    """Stages that turn a set file into its plain content; ``path`` None reads stdin."""
     stages = []
+    source = [path] if path else []
     if encrypted:
-        stages.append([ctx.program("age"), "--decrypt", "--identity", identity_file, path])
+        stages.append([ctx.program("age"), "--decrypt", "--identity", identity_file] + source)
         source = []
-    else:
-        source = [path]
     if compression == "zstd":
         stages.append([ctx.program("zstd"), "-q", "-d", "-c"] + source)
     else:
@@ -105,20 +105,13 @@ def quick_verify(ctx, entry, identity_file=None, materialize_dir=None):
             checks.fail("manifest", "; ".join(problems))
         checks.ok("manifest", "present and well-formed")
         for role in ("globals", "dump"):
-            path = set_path(directory, manifest, role)
-            expected = manifest["files"][role]
-            if not os.path.isfile(path):
-                checks.fail("sha256", "%s is missing" % expected["name"])
-            digest, size = sha256_file(path)
-            if size != expected["size"]:
-                checks.fail("sha256", "%s has %d bytes, the manifest says %d (truncated or replaced)"
-                            % (expected["name"], size, expected["size"]))
-            if digest != expected["sha256"]:
-                checks.fail("sha256", "%s does not match its SHA-256 in the manifest (the file is corrupt)"
-                            % expected["name"])
-        checks.ok("sha256", "both files match the manifest")
+            if not os.path.isfile(set_path(directory, manifest, role)):
+                checks.fail("sha256", "%s is missing" % manifest["files"][role]["name"])
+        _check_digest(checks, manifest, "globals", sha256_file(set_path(directory, manifest, "globals")))
         encrypted = manifest["encrypted"]
         if encrypted and not identity_file:
+            _check_digest(checks, manifest, "dump", sha256_file(set_path(directory, manifest, "dump")))
+            checks.ok("sha256", "both files match the manifest")
             result["level"] = "checksum-only"
             checks.ok("decompress", "skipped: the set is encrypted and no identity_file was given, so only "
                                     "the checksums were verified")
@@ -164,37 +157,62 @@ def _verify_globals(ctx, directory, manifest, identity_file, checks):
         checks.fail("decompress", "%s is not a complete pg_dumpall globals file" % os.path.basename(path))
 
 
+def _check_digest(checks, manifest, role, fed):
+    expected = manifest["files"][role]
+    digest, size = fed
+    if size != expected["size"]:
+        checks.fail("sha256", "%s has %d bytes, the manifest says %d (truncated or replaced)"
+                    % (expected["name"], size, expected["size"]))
+    if digest != expected["sha256"]:
+        checks.fail("sha256", "%s does not match its SHA-256 in the manifest (the file is corrupt)"
+                    % expected["name"])
+
+
 def _read_dump(ctx, directory, manifest, identity_file, checks, result, materialize_dir):
+    """One pass over the dump: hash it, decompress it, and read its table of contents.
+
+    The digest is judged first, so a corrupt file is reported as such even when
+    decompression failed on it too.
+    """
     path = set_path(directory, manifest, "dump")
-    stages = decompress_stages(ctx, path, manifest["compression"], manifest["encrypted"], identity_file)
+    stages = decompress_stages(ctx, None, manifest["compression"], manifest["encrypted"], identity_file)
     what = "reading %s" % os.path.basename(path)
+    part = sink = None
     if materialize_dir:
         part = PartialFile(materialize_dir, "restore-%s.dump" % manifest["name"], ctx.ids)
         result["dump_path"] = part.path
-        try:
-            _run_into(stages, ctx, HashingFile(part.fd, part.path, digest=False), what)
-            part.sync()
-        except DiskFullError:
-            part.discard()
-            result["dump_path"] = None
-            raise
-        except FrendeDbError as exc:
-            part.discard()
-            result["dump_path"] = None
-            checks.fail("decompress", _explain_decrypt(exc, manifest))
-        checks.ok("decompress", "decompressed%s completely" % (" and decrypted" if manifest["encrypted"] else ""))
-        try:
-            return run([ctx.binary("pg_restore"), "--list", result["dump_path"]], ctx.env(), "pg_restore --list")
-        except FrendeDbError as exc:
-            checks.fail("toc", str(exc))
-    sink = ProcessSink([ctx.binary("pg_restore"), "--list"], ctx.env(), "pg_restore --list")
+    else:
+        sink = ProcessSink([ctx.binary("pg_restore"), "--list"], ctx.env(), "pg_restore --list")
+    failure = None
     try:
-        _run_into(stages, ctx, sink, what)
+        with Pipeline(stages, ctx.env(), what, feed_path=path, stdout_fd=part.fd if part else None) as pipe:
+            if sink:
+                pipe.pump(sink)
+            fed = pipe.wait()
+        if part:
+            part.sync()
+    except DiskFullError:
+        if part:
+            part.discard()
+            result["dump_path"] = None
+        raise
     except FrendeDbError as exc:
-        sink.abort()
-        checks.fail("decompress", _explain_decrypt(exc, manifest))
+        failure, fed = exc, exc.details.get("fed")
+    if failure is not None:
+        if part:
+            part.discard()
+            result["dump_path"] = None
+        if sink:
+            sink.abort()
+        if fed:
+            _check_digest(checks, manifest, "dump", fed)
+        checks.fail("decompress", _explain_decrypt(failure, manifest))
+    _check_digest(checks, manifest, "dump", fed)
+    checks.ok("sha256", "both files match the manifest")
     checks.ok("decompress", "decompressed%s completely" % (" and decrypted" if manifest["encrypted"] else ""))
     try:
+        if part:
+            return run([ctx.binary("pg_restore"), "--list", result["dump_path"]], ctx.env(), "pg_restore --list")
         return sink.finish()
     except FrendeDbError as exc:
         checks.fail("toc", str(exc))

@@ -86,36 +86,46 @@ def run(argv, env, what, input_bytes=None, timeout=None):
 class Pipeline:
     """``stages[0] | stages[1] | ...``; use as a context manager (kills what still runs on error).
 
-    ``stages`` is a list of argv lists. The first stage reads ``stdin_path`` (or
-    nothing). The last stage's stdout goes to ``pump(sink)``.
+    ``stages`` is a list of argv lists. The first stage reads ``feed_path`` (fed and hashed by a thread, or
+    nothing). The last stage writes to ``stdout_fd`` or, by default, to ``pump(sink)``.
     """
 
-    def __init__(self, stages, env, what, stdin_path=None):
+    def __init__(self, stages, env, what, feed_path=None, stdout_fd=None):
         self.stages = stages
         self.env = env
         self.what = what
-        self.stdin_path = stdin_path
+        self.feed_path = feed_path
+        self.stdout_fd = stdout_fd
         self.procs = []
         self._errs = []
+        self.feeder = None
 
     def start(self):
-        previous = open(self.stdin_path, "rb") if self.stdin_path else subprocess.DEVNULL
+        previous = subprocess.PIPE if self.feed_path else subprocess.DEVNULL
+        last = len(self.stages) - 1
         try:
-            for argv in self.stages:
+            for index, argv in enumerate(self.stages):
                 err = tempfile.TemporaryFile()
                 self._errs.append(err)
+                out = self.stdout_fd if index == last and self.stdout_fd is not None else subprocess.PIPE
                 try:
-                    proc = subprocess.Popen(argv, stdin=previous, stdout=subprocess.PIPE, stderr=err,
+                    proc = subprocess.Popen(argv, stdin=previous, stdout=out, stderr=err,
                                             env=self.env, close_fds=True)
                 except FileNotFoundError:
                     raise FrendeDbError("%s: the program %s is not installed on this host." % (self.what, argv[0]))
-                if previous is not subprocess.DEVNULL:
+                if index == 0 and self.feed_path:
+                    _grow_pipe(proc.stdin)
+                    self.feeder = Worker(lambda stdin=proc.stdin: _feed(self.feed_path, stdin))
+                elif previous not in (subprocess.DEVNULL, subprocess.PIPE):
                     previous.close()  # only the child keeps it, so SIGPIPE/EOF travel along the chain
-                _grow_pipe(proc.stdout)
+                if proc.stdout is not None:
+                    _grow_pipe(proc.stdout)
                 self.procs.append(proc)
                 previous = proc.stdout
+            if self.feeder:
+                self.feeder.start()
         except BaseException:
-            if previous is not subprocess.DEVNULL and not previous.closed:
+            if previous not in (subprocess.DEVNULL, subprocess.PIPE, None) and not previous.closed:
                 previous.close()
             self.kill()
             raise
@@ -135,6 +145,11 @@ class Pipeline:
             sink.write(chunk)
 
     def kill(self):
+        if self.procs and self.procs[0].stdin and not self.procs[0].stdin.closed:
+            try:
+                self.procs[0].stdin.close()
+            except OSError:
+                pass
         for proc in self.procs:
             if proc.poll() is None:
                 try:
@@ -150,7 +165,12 @@ class Pipeline:
                 proc.stdout.close()
 
     def wait(self):
-        """Wait for every stage; raise when any of them failed (pipefail)."""
+        """Wait for every stage; raise when any of them failed (pipefail).
+
+        With ``feed_path``, returns (sha256 hex, size) of the file fed in; the
+        digest covers the whole file even when a stage stopped reading early.
+        """
+        fed = self.feeder.get() if self.feeder else None
         failures = []
         for argv, proc, err in zip(self.stages, self.procs, self._errs):
             code = proc.wait()
@@ -167,7 +187,8 @@ class Pipeline:
             failures.sort(key=lambda f: f[1] == -signal.SIGPIPE)
             raise FrendeDbError("%s failed: %s" % (self.what, "; ".join(
                 "%s %s%s" % (name, _describe_status(code), (": " + text) if text else "")
-                for name, code, text in failures)))
+                for name, code, text in failures)), fed=fed)
+        return fed
 
     def __enter__(self):
         return self.start()
@@ -178,6 +199,32 @@ class Pipeline:
             for err in self._errs:
                 err.close()
         return False
+
+
+def _feed(path, stdin):
+    """Write ``path`` into a child's stdin while hashing it; keep hashing if the child stops reading."""
+    digest = hashlib.sha256()
+    size = 0
+    writing = True
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            while True:
+                chunk = handle.read(CHUNK)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                size += len(chunk)
+                if writing:
+                    try:
+                        stdin.write(chunk)
+                    except (BrokenPipeError, ValueError, OSError):
+                        writing = False
+    finally:
+        try:
+            stdin.close()
+        except OSError:
+            pass
+    return digest.hexdigest(), size
 
 
 class HashingFile:

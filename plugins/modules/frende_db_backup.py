@@ -87,7 +87,7 @@ options:
     choices: [zstd, gzip]
   compression_level:
     description:
-      - Compression level (zstd 1-19, gzip 1-9). Defaults to 3 for zstd and 6 for gzip.
+      - Compression level (zstd 1-19, gzip 1-9). Defaults to 4 for zstd and 6 for gzip.
     type: int
   encrypt_recipients:
     description:

@@ -1,0 +1,112 @@
+"""Helpers for the backup integration tests: sample databases, checksums, the command, age keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+COMMAND = str(REPO / "bin" / "frende-db-backup")
+APP_ROLE = "bk_app"
+OWNER_ROLE = "bk_owner"
+APP_PASSWORD = "bk-app-pw-7c1d"
+
+
+def ensure_roles(pg):
+    pg.sql("""SET log_statement = 'none';
+        DO $$ BEGIN
+          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bk_owner') THEN CREATE ROLE bk_owner NOLOGIN; END IF;
+          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bk_app') THEN
+            CREATE ROLE bk_app LOGIN PASSWORD '%s'; END IF;
+        END $$;""" % APP_PASSWORD)
+
+
+def create_app_db(pg, name, rows=200):
+    """A small Frende-like database owned by bk_owner, with the app role's CONNECT grant and settings."""
+    ensure_roles(pg)
+    drop_databases(pg, name)
+    pg.sql('CREATE DATABASE "%s" OWNER bk_owner' % name)
+    pg.sql('REVOKE ALL ON DATABASE "%s" FROM PUBLIC; GRANT CONNECT ON DATABASE "%s" TO bk_app;'
+           'ALTER DATABASE "%s" SET statement_timeout = \'7s\';'
+           'ALTER DATABASE "%s" SET search_path = app, public;'
+           'ALTER ROLE bk_app IN DATABASE "%s" SET work_mem = \'8MB\'' % (name, name, name, name, name))
+    pg.sql("""
+        SET ROLE bk_owner;
+        CREATE SCHEMA app;
+        CREATE TABLE app.users (id bigint PRIMARY KEY, email text NOT NULL UNIQUE, created_at timestamptz NOT NULL);
+        CREATE TABLE app.messages (id bigserial PRIMARY KEY, user_id bigint REFERENCES app.users(id),
+                                   body text NOT NULL);
+        CREATE TABLE public.settings (key text PRIMARY KEY, value text);
+        INSERT INTO app.users SELECT g, 'user' || g || '@example.org', '2026-01-01'::timestamptz + g * interval '1 min'
+          FROM generate_series(1, %d) g;
+        INSERT INTO app.messages (user_id, body) SELECT 1 + g %% %d, md5(g::text) || ' hello ' || g
+          FROM generate_series(1, %d) g;
+        INSERT INTO public.settings VALUES ('theme', 'dark'), ('it''s', 'quoted');
+        GRANT USAGE ON SCHEMA app TO bk_app;
+        GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA app TO bk_app;
+    """ % (rows, rows, rows * 3), dbname=name)
+    return name
+
+
+def checksums(pg, dbname):
+    """{schema.table: md5 of all rows in order}: equal checksums mean equal data."""
+    tables = pg.sql("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                    "ORDER BY 1, 2", dbname=dbname)
+    result = {}
+    for schema, table in tables:
+        rows = pg.sql('SELECT count(*), md5(coalesce(string_agg(t::text, \'|\' ORDER BY t::text), \'\')) '
+                      'FROM "%s"."%s" t' % (schema, table), dbname=dbname)
+        result["%s.%s" % (schema, table)] = rows[0]
+    return result
+
+
+def databases(pg, prefix):
+    return sorted(r[0] for r in pg.sql("SELECT datname FROM pg_database WHERE datname LIKE %s", (prefix + "%",)))
+
+
+def drop_databases(pg, prefix):
+    for name in databases(pg, prefix):
+        pg.sql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+
+def database_facts(pg, name):
+    """Owner, ACL and settings of a database, for before/after comparisons."""
+    owner, acl = pg.sql("SELECT pg_get_userbyid(datdba), datacl::text FROM pg_database WHERE datname = %s",
+                        (name,))[0]
+    settings = pg.sql("SELECT coalesce(r.rolname, '-'), s.setconfig FROM pg_db_role_setting s "
+                      "JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole "
+                      "WHERE d.datname = %s ORDER BY 1", (name,))
+    return dict(owner=owner, acl=acl, settings=[(r, sorted(c)) for r, c in settings])
+
+
+def run_cli(pg, *args, env=None, timeout=600, json_out=True, **popen):
+    """Run frende-db-backup as cron would (through its own shebang) with libpq env; returns (proc, doc)."""
+    full_env = pg.env() if pg is not None else dict(os.environ)
+    full_env.update(env or {})
+    argv = [COMMAND] + [str(a) for a in args] + (["--json"] if json_out else [])
+    proc = subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout, **popen)
+    doc = None
+    if json_out and proc.stdout.strip().startswith("{"):
+        doc = json.loads(proc.stdout)
+    return proc, doc
+
+
+def age_identity(directory, name="identity.txt"):
+    """A test age identity; returns (identity path, public recipient)."""
+    path = Path(directory) / name
+    subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
+    recipient = subprocess.run(["age-keygen", "-y", str(path)], check=True, capture_output=True,
+                               text=True).stdout.strip()
+    return str(path), recipient
+
+
+def secret_key_of(identity_path):
+    return [line for line in Path(identity_path).read_text().splitlines() if line.startswith("AGE-SECRET-KEY-")][0]
+
+
+def python():
+    return sys.executable
