@@ -65,7 +65,7 @@ ee: venv
 	$(BIN)/ansible-galaxy collection build --output-path $(BUILD)/ee .
 	$(BIN)/ansible-builder create -f execution-environment.yml -c $(BUILD)/ee/context
 
-test: units integration
+test: units integration ecosystem
 
 clean:
 	rm -rf $(BUILD) .pytest_cache
