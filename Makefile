@@ -65,6 +65,15 @@ ee: venv
 	$(BIN)/ansible-galaxy collection build --output-path $(BUILD)/ee .
 	$(BIN)/ansible-builder create -f execution-environment.yml -c $(BUILD)/ee/context
 
+# Molecule scenarios on real podman hosts (scripts/molecule.sh builds the base
+# image and installs podman when missing); always destroys its hosts.
+molecule: venv collection
+	scripts/molecule.sh
+
+# The main job on two disposable podman hosts: setup, backup, drill, health.
+demo: venv collection
+	scripts/demo.sh
+
 test: units integration ecosystem
 
 clean:

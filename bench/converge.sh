@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Speed of playbooks/setup.yml on real podman hosts (a benchmark, not a test).
+#
+# Prints, as a table:
+#   - fresh converge and idempotent re-run of 1 database host (+ 1 application
+#     server), median of REPS runs, each on new hosts;
+#   - the same idempotent re-run over containers.podman's stock connection (no
+#     pipelining), measured in the same run as the baseline;
+#   - TEN database hosts (+ 1 application server) in one run: idempotent median
+#     of REPS, fresh converge TEN_FRESH_REPS times; ratio to one host;
+#   - module calls: task results per database host (on the host and on the
+#     controller) and podman exec round trips, counted in an extra -vvv run.
+# Every idempotent run must report changed=0; the table says so.
+#
+# Usage: bench/converge.sh            REPS=3 TEN=10 TEN_FRESH_REPS=1
+# Needs root (podman) and the venv (make venv). Takes about 15 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+REPS=${REPS:-3}
+TEN=${TEN:-10}
+TEN_FRESH_REPS=${TEN_FRESH_REPS:-1}
+NETWORK=frende-bench
+WORK=$ROOT/build/bench-converge
+RESULTS=$ROOT/bench/results
+mkdir -p "$WORK" "$RESULTS"
+
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/podman/containers.conf}
+export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$ROOT/build/collections}
+export PATH=$ROOT/.venv/bin:$PATH
+export ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 ANSIBLE_DEPRECATION_WARNINGS=0 ANSIBLE_NOCOLOR=1
+export ANSIBLE_FORKS=20 ANSIBLE_CALLBACKS_ENABLED=""
+export DB_APP_PASSWORD=${DB_APP_PASSWORD:-bench-$(date +%s)-password}
+PIPELINED=(env ANSIBLE_CONNECTION_PLUGINS="$ROOT/scripts/podman/connection_plugins" ANSIBLE_PIPELINING=1)
+STOCK=(env ANSIBLE_CONNECTION_PLUGINS= ANSIBLE_PIPELINING=0)
+
+bash scripts/system-deps.sh hosts >/dev/null
+mkdir -p "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende"
+[ -e "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende/db" ] ||
+  ln -sfn "$ROOT" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende/db"
+
+db_hosts() { local i; for i in $(seq 1 "$1"); do echo "frende-bench-db-$i"; done; }
+
+# inventory N CONNECTION: N database hosts and one application server.
+inventory() {
+  local n=$1 connection=$2 dir=$WORK/inv-$1-$2
+  rm -rf "$dir"; mkdir -p "$dir"
+  {
+    echo "all:"
+    echo "  vars: {ansible_connection: $connection}"
+    echo "  children:"
+    echo "    frende_db:"
+    echo "      hosts:"
+    db_hosts "$n" | sed 's/^/        /; s/$/:/'
+    echo "    frende_app:"
+    echo "      hosts:"
+    echo "        frende-bench-app:"
+  } >"$dir/hosts.yml"
+  echo "$dir"
+}
+
+up() { bash scripts/podman/hosts.sh up "$NETWORK" $(db_hosts "$1") frende-bench-app; }
+down() { bash scripts/podman/hosts.sh down "$NETWORK" $(db_hosts "$TEN") frende-bench-app; }
+trap down EXIT
+
+# run LOG INVENTORY ENV... : one setup.yml run; prints "seconds changed_total failed_total"
+run() {
+  local log=$1 inv=$2; shift 2
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" ansible-playbook -i "$inv" playbooks/setup.yml >"$log" 2>&1 || true
+  t1=$(date +%s.%N)
+  python3 - "$log" "$t0" "$t1" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+stats = [dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", line))
+         for line in re.findall(r"^\S+\s+:\s+(ok=.*)$", text, re.M)]
+print("%.1f %d %d" % (float(sys.argv[3]) - float(sys.argv[2]),
+                      sum(s.get("changed", 0) for s in stats),
+                      sum(s.get("failed", 0) + s.get("unreachable", 0) for s in stats) if stats else 1))
+PY
+}
+
+median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print("%.1f" % statistics.median(v))' "$@"; }
+
+declare -a fresh1 idem1 stock1 idem10 fresh10
+changes_idem=0 failures=0
+note() { echo "[bench] $*" >&2; }
+
+for r in $(seq 1 "$REPS"); do
+  note "1 db host: rep $r/$REPS: new hosts, fresh converge, idempotent run (pipelined), idempotent run (stock)"
+  up 1
+  inv=$(inventory 1 podman)
+  read -r s c f < <(run "$WORK/fresh1-$r.log" "$inv" "${PIPELINED[@]}"); fresh1+=("$s"); failures=$((failures + f))
+  read -r s c f < <(run "$WORK/idem1-$r.log" "$inv" "${PIPELINED[@]}"); idem1+=("$s"); changes_idem=$((changes_idem + c)); failures=$((failures + f))
+  read -r s c f < <(run "$WORK/stock1-$r.log" "$inv" "${STOCK[@]}"); stock1+=("$s"); changes_idem=$((changes_idem + c)); failures=$((failures + f))
+done
+
+note "1 db host: counting run (-vvv, not timed)"
+"${PIPELINED[@]}" ansible-playbook -vvv -i "$inv" playbooks/setup.yml >"$WORK/count1.log" 2>&1 || true
+counts=$(python3 - "$WORK/count1.log" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+host = "frende-bench-db-1"
+remote = len(re.findall(r"^(?:ok|changed): \[%s\]" % re.escape(host), text, re.M))
+local = len(re.findall(r"^(?:ok|changed): \[%s -> localhost\]" % re.escape(host), text, re.M))
+loops = len(re.findall(r"^(?:ok|changed): \[%s\] => \(item=" % re.escape(host), text, re.M))
+execs = len(re.findall(r"RUN \[b'[^']*podman', b'exec', (?:b'-i', )?b'%s'" % re.escape(host), text))
+print(remote, local, loops, execs)
+PY
+)
+read -r n_remote n_local n_loops n_exec <<<"$counts"
+
+note "$TEN db hosts: new hosts, fresh converge x$TEN_FRESH_REPS, idempotent x$REPS"
+for r in $(seq 1 "$TEN_FRESH_REPS"); do
+  up "$TEN"
+  inv=$(inventory "$TEN" podman)
+  read -r s c f < <(run "$WORK/fresh10-$r.log" "$inv" "${PIPELINED[@]}"); fresh10+=("$s"); failures=$((failures + f))
+done
+for r in $(seq 1 "$REPS"); do
+  read -r s c f < <(run "$WORK/idem10-$r.log" "$inv" "${PIPELINED[@]}"); idem10+=("$s"); changes_idem=$((changes_idem + c)); failures=$((failures + f))
+done
+
+m_fresh1=$(median "${fresh1[@]}"); m_idem1=$(median "${idem1[@]}"); m_stock1=$(median "${stock1[@]}")
+m_fresh10=$(median "${fresh10[@]}"); m_idem10=$(median "${idem10[@]}")
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+
+out=$RESULTS/converge-$(date -u +%Y%m%dT%H%M%SZ).txt
+{
+  echo "playbooks/setup.yml on podman hosts ($(nproc) cores), median of $REPS (ten-host fresh: $TEN_FRESH_REPS)"
+  echo
+  printf "%-48s %10s %8s  %s\n" "run" "median s" "ratio" "all runs (s)"
+  printf "%-48s %10s %8s  %s\n" "1 db + 1 app, fresh converge" "$m_fresh1" "" "${fresh1[*]}"
+  printf "%-48s %10s %8s  %s\n" "1 db + 1 app, idempotent (pipelined podman)" "$m_idem1" "1.00" "${idem1[*]}"
+  printf "%-48s %10s %8s  %s\n" "1 db + 1 app, idempotent (stock podman, baseline)" "$m_stock1" "$(ratio "$m_stock1" "$m_idem1")" "${stock1[*]}"
+  printf "%-48s %10s %8s  %s\n" "$TEN db + 1 app, fresh converge" "$m_fresh10" "$(ratio "$m_fresh10" "$m_fresh1")" "${fresh10[*]}"
+  printf "%-48s %10s %8s  %s\n" "$TEN db + 1 app, idempotent (pipelined podman)" "$m_idem10" "$(ratio "$m_idem10" "$m_idem1")" "${idem10[*]}"
+  echo
+  echo "idempotent runs: changed total = $changes_idem (must be 0); failed or unreachable = $failures (must be 0)"
+  echo "module calls per database host, idempotent run: $n_remote task results on the host ($n_loops of them loop items),"
+  echo "  $n_local on the controller; $n_exec podman exec round trips to the host"
+  echo "targets: idempotent 1-host run <= 30 s; $TEN hosts <= 2 x 1 host"
+} | tee "$out"
+echo "(saved in ${out#"$ROOT"/}; logs in ${WORK#"$ROOT"/})"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# make demo: the main job on two disposable podman hosts.
+#   frende-demo-db   (group frende_db)   PostgreSQL 15, hardened by playbooks/setup.yml
+#   frende-demo-app  (group frende_app)  gets the CA and database.env
+# Then a backup, a restore drill and the health report.
+# The hosts stay up for a look around (podman exec -it frende-demo-db bash);
+# `scripts/demo.sh down` removes them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+NETWORK=frende-demo
+HOSTS=(frende-demo-db frende-demo-app)
+DEMO=$ROOT/build/demo
+
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/podman/containers.conf}
+export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$ROOT/build/collections}
+export ANSIBLE_CONNECTION_PLUGINS=$ROOT/scripts/podman/connection_plugins
+export ANSIBLE_PIPELINING=1 ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 ANSIBLE_DEPRECATION_WARNINGS=0
+export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
+export PATH=$ROOT/.venv/bin:$PATH
+
+if [ "${1:-}" = down ]; then
+  bash scripts/podman/hosts.sh down "$NETWORK" "${HOSTS[@]}"
+  echo "demo hosts removed"
+  exit 0
+fi
+
+bash scripts/system-deps.sh hosts
+mkdir -p "$DEMO/inventory" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende"
+[ -e "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende/db" ] ||
+  ln -sfn "$ROOT" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende/db"
+
+# The application password: DB_APP_PASSWORD when set, else one made for the
+# demo and kept in build/demo/app-password (0600).
+if [ -z "${DB_APP_PASSWORD:-}" ]; then
+  if [ ! -s "$DEMO/app-password" ]; then
+    (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$DEMO/app-password")
+  fi
+  DB_APP_PASSWORD=$(cat "$DEMO/app-password")
+fi
+export DB_APP_PASSWORD
+
+cat >"$DEMO/inventory/hosts.yml" <<YAML
+# Written by scripts/demo.sh: two disposable podman hosts.
+all:
+  vars:
+    ansible_connection: podman
+  children:
+    frende_db:
+      hosts:
+        frende-demo-db:
+    frende_app:
+      hosts:
+        frende-demo-app:
+YAML
+rm -rf "$DEMO/inventory/.frende-db-pki"   # new hosts, new CA
+
+step() { echo; echo "=== $*"; }
+start=$SECONDS
+step "Starting the disposable hosts ${HOSTS[*]} on the podman network $NETWORK"
+bash scripts/podman/hosts.sh up "$NETWORK" "${HOSTS[@]}"
+
+step "playbooks/setup.yml: PostgreSQL 15, TLS, access rules, roles, backups, maintenance"
+ansible-playbook -i "$DEMO/inventory" playbooks/setup.yml
+
+step "playbooks/backup.yml: a backup, verified"
+ansible-playbook -i "$DEMO/inventory" playbooks/backup.yml
+
+step "playbooks/drill.yml: restore the newest backup into a scratch database, against RTO/RPO"
+ansible-playbook -i "$DEMO/inventory" playbooks/drill.yml
+
+step "playbooks/health.yml: the health report"
+ansible-playbook -i "$DEMO/inventory" playbooks/health.yml
+
+step "The application server connects with sslmode=verify-full from its database.env"
+podman exec frende-demo-app sh -c 'command -v psql >/dev/null || { apt-get -qq update && apt-get -qq install -y postgresql-client-15 >/dev/null; }'
+podman exec frende-demo-app sh -c 'psql -X "$(sed -n "s/^DATABASE_URL=//p" /etc/frende/db/database.env)" -c "SELECT current_user, version AS tls, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()"'
+
+step "Done in $((SECONDS - start)) s. Inventory: build/demo/inventory. Look around: podman exec -it frende-demo-db bash. Remove: scripts/demo.sh down"
