@@ -44,9 +44,10 @@ class Context:
             self.server_major = conn.server_version // 10000
         return conn
 
-    def admin(self):
-        """A Db on the maintenance database (never the one being replaced)."""
-        return pg.Db(self.connect(self.p.get("login_db") or "postgres"))
+    def admin(self, avoid=None):
+        """A Db on the maintenance database; never ``avoid``, the database about to be renamed."""
+        name = self.p.get("login_db") or "postgres"
+        return pg.Db(self.connect("postgres" if name == avoid else name))
 
     # -- client tools ------------------------------------------------------
     def binary(self, name):

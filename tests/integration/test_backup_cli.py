@@ -509,3 +509,71 @@ def test_globals_recreate_missing_roles_on_a_fresh_host(pg, bk, app_db, tmp_path
         with pytest.raises(psycopg2.OperationalError):
             fresh.connect("postgres", password=pg.password).close()
         assert "SCRAM-SHA-256$" not in fresh.server_log()
+
+
+def test_failure_half_way_through_a_restore_leaves_the_live_database_untouched(pg, bk, app_db):
+    manifest = backup(pg, bk)
+    path = bk["dir"] / (manifest["name"] + ".manifest.json")
+    doc = json.loads(path.read_text())
+    doc["tables"]["app.users"] += 1  # the restored copy will not match: the restore must stop before the swap
+    path.write_text(json.dumps(doc))
+    pg.sql("DELETE FROM app.messages WHERE id < 10", dbname=DB)
+    live = checksums(pg, DB)
+    before = databases(pg, DB)
+    proc, _ = run_cli(pg, "--action", "restore", "--backup-file", "latest", *bk["flags"])
+    assert proc.returncode == 1
+    assert "does not match the backup's row counts: app.users has 200 rows, the backup 201" in proc.stderr
+    assert checksums(pg, DB) == live
+    assert databases(pg, DB) == before  # the scratch database is gone
+    pg.connect(DB, user="bk_app", password=APP_PASSWORD).close()
+    assert not [f for f in os.listdir(bk["dir"]) if f.endswith(".partial")]
+    assert "action=restore event=failed" in bk["log"].read_text()
+
+
+def test_a_full_disk_gives_a_clear_error_and_leaves_nothing(pg, bk):
+    big = DB + "_full"
+    drop_databases(pg, big)
+    pg.sql('CREATE DATABASE "%s"' % big)
+    pg.sql("CREATE TABLE t (a text); INSERT INTO t SELECT md5(g::text) FROM generate_series(1, 200000) g",
+           dbname=big)
+    bk["dir"].mkdir(mode=0o700)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(bk["dir"])],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        drop_databases(pg, big)
+        pytest.skip("cannot mount a 1 MiB tmpfs here: %s" % mounted.stderr.strip())
+    try:
+        proc, _ = run_cli(pg, "--action", "backup", "--database", big, *bk["flags"])
+        assert proc.returncode == 1
+        assert "No space left on device while writing" in proc.stderr and "Nothing was kept" in proc.stderr
+        assert [f for f in os.listdir(bk["dir"]) if f != ".frende-db-backup.lock"] == []
+        assert "action=backup event=failed" in bk["log"].read_text()
+    finally:
+        subprocess.run(["umount", str(bk["dir"])], check=False)
+        drop_databases(pg, big)
+
+
+def test_a_big_table_is_loaded_over_several_copy_sessions(pg, bk):
+    """Tables with more than 64 MiB of data are split over --jobs COPY sessions; the data stays identical."""
+    db = DB + "_split"
+    drop_databases(pg, db)
+    pg.sql('CREATE DATABASE "%s"' % db)
+    pg.sql("CREATE SEQUENCE note_ids; CREATE TABLE notes (id bigint PRIMARY KEY DEFAULT nextval('note_ids'), "
+           "body text NOT NULL, tag text); CREATE TABLE small (k int PRIMARY KEY, v text);"
+           "INSERT INTO notes (body, tag) SELECT md5(g::text) || repeat(' x', 20) || E'\\ttab\\\\slash\\nline', "
+           "CASE WHEN g % 3 = 0 THEN NULL ELSE 't' || g % 7 END FROM generate_series(1, 700000) g;"
+           "INSERT INTO small VALUES (1, 'a'), (2, NULL); CREATE INDEX notes_tag ON notes (tag)", dbname=db)
+    try:
+        before = checksums(pg, db)
+        manifest = backup(pg, bk, database=db)
+        proc, doc = run_cli(pg, "--action", "restore", "--backup-file", manifest["name"], "--target-database",
+                            db + "_copy", "--jobs", "2", *bk["flags"])
+        assert proc.returncode == 0, proc.stderr
+        assert len(doc["restore"]["split_entries"]) == 1
+        assert doc["verification"]["offsets_added"] == 2
+        assert checksums(pg, db + "_copy") == before
+        assert pg.sql("SELECT nextval('note_ids')", dbname=db + "_copy") == pg.sql("SELECT nextval('note_ids')",
+                                                                                     dbname=db)
+        assert pg.sql("SELECT count(*) FROM pg_indexes WHERE indexname = 'notes_tag'", dbname=db + "_copy") == [(1,)]
+    finally:
+        drop_databases(pg, db)
