@@ -74,7 +74,7 @@ molecule: venv collection
 demo: venv collection
 	scripts/demo.sh
 
-test: units integration ecosystem
+test: units integration lint ecosystem
 
 clean:
 	rm -rf $(BUILD) .pytest_cache
