@@ -74,7 +74,7 @@ molecule: venv collection
 demo: venv collection
 	scripts/demo.sh
 
-test: units integration lint ecosystem
+test: units integration lint ecosystem molecule
 
 clean:
 	rm -rf $(BUILD) .pytest_cache
