@@ -141,8 +141,8 @@ def generate(server, dbname, size_mb, seed=1):
         for i in range(1, n_users + 1):
             bio = text(20, 90).capitalize() + "."
             interests = "{%s}" % ",".join(rng.sample(INTERESTS, rng.randint(1, 6)))
-            chunk.append("%d\t%s\t%s\t%d\t%s\n" % (i, esc(bio), rng.choice(COUNTRIES), rng.randint(1950, 2006),
-                                                    interests))
+            chunk.append("%d\t%s\t%s\t%d\t%s\n" % (
+                i, esc(bio), rng.choice(COUNTRIES), rng.randint(1950, 2006), interests))
             if len(chunk) >= 2000:
                 yield "".join(chunk).encode()
                 chunk = []

@@ -22,13 +22,13 @@ of (length, bytes), and a zero length.
 
 from __future__ import annotations
 
-import mmap
 
 MAGIC = b"PGDMP"
 SUPPORTED_VERSIONS = {(1, 14)}
 ARCH_CUSTOM = 1
 OFFSET_NOT_SET, OFFSET_SET = 1, 2
 BLK_DATA = 1
+HEAD_BYTES = 16 * 1024 * 1024  # room for the TOC of a dump with tens of thousands of objects
 
 
 class _Reader:
@@ -87,41 +87,61 @@ def read_toc(buf):
     return entries, reader.pos, int_size, off_size
 
 
+def _find(handle, pattern, start, window=8 * 1024 * 1024):
+    """Offset of ``pattern`` in the file at or after ``start`` (-1 if absent), reading in windows.
+
+    Reading into one reused buffer (rather than mapping the file) keeps the
+    process small and the copying low on a multi-GB dump.
+    """
+    handle.seek(start)
+    buf = bytearray(window)
+    keep = len(pattern) - 1
+    carry, base = b"", start
+    while True:
+        size = handle.readinto(buf)
+        if not size:
+            return -1
+        if carry:
+            found = (carry + bytes(buf[:min(keep, size)])).find(pattern)
+            if found >= 0:
+                return base - len(carry) + found
+        found = buf.find(pattern, 0, size)
+        if found >= 0:
+            return base + found
+        carry = (carry + bytes(buf[max(0, size - keep):size]))[-keep:] if keep else b""
+        base += size
+
+
 def add_data_offsets(path):
     """Record data offsets in the archive at ``path``; returns how many entries were patched."""
     with open(path, "r+b") as handle:
+        head = handle.read(HEAD_BYTES)
         try:
-            buf = mmap.mmap(handle.fileno(), 0)
-        except ValueError:  # empty file
+            parsed = read_toc(head)
+        except IndexError:  # not an archive, or a TOC larger than HEAD_BYTES: leave it alone
             return 0
-        try:
-            try:
-                parsed = read_toc(buf)
-            except IndexError:
-                return 0
-            if parsed is None:
-                return 0
-            entries, data_start, int_size, off_size = parsed
-            todo = [e for e in entries if e["flag"] == OFFSET_NOT_SET]
-            if not todo or any(e["desc"] == b"BLOBS" for e in todo):
-                return 0
-            end_marker = b"\x00" * (1 + int_size)
-            search, patches = data_start, []
-            for entry in todo:
-                header = bytes([BLK_DATA, 0]) + entry["dump_id"].to_bytes(int_size, "little")
-                if search == data_start and buf[search:search + len(header)] == header:
-                    found = search
-                else:
-                    found = buf.find(end_marker + header, search)
-                    if found < 0:
-                        return 0
-                    found += len(end_marker)
-                patches.append((entry["flag_pos"], found))
-                search = found + len(header)
-            for flag_pos, found in patches:
-                buf[flag_pos] = OFFSET_SET
-                buf[flag_pos + 1:flag_pos + 1 + off_size] = found.to_bytes(off_size, "little")
-            buf.flush()
-            return len(patches)
-        finally:
-            buf.close()
+        if parsed is None:
+            return 0
+        entries, data_start, int_size, off_size = parsed
+        todo = [e for e in entries if e["flag"] == OFFSET_NOT_SET]
+        if not todo or any(e["desc"] == b"BLOBS" for e in todo):
+            return 0
+        end_marker = b"\x00" * (1 + int_size)
+        search, patches = data_start, []
+        for entry in todo:
+            header = bytes([BLK_DATA, 0]) + entry["dump_id"].to_bytes(int_size, "little")
+            handle.seek(search)
+            if search == data_start and handle.read(len(header)) == header:
+                found = search
+            else:
+                found = _find(handle, end_marker + header, search)
+                if found < 0:
+                    return 0
+                found += len(end_marker)
+            patches.append((entry["flag_pos"], found))
+            search = found + len(header)
+        for flag_pos, found in patches:
+            handle.seek(flag_pos)
+            handle.write(bytes([OFFSET_SET]) + found.to_bytes(off_size, "little"))
+        handle.flush()  # a scratch file: no fsync, it lives only until pg_restore has read it
+        return len(patches)

@@ -22,7 +22,7 @@ import sys
 
 from ansible_collections.frende.db.plugins.module_utils._backup_engine import run_action
 from ansible_collections.frende.db.plugins.module_utils._backup_options import (
-    ACTIONS, CONNECTION_KEYS, DEFAULT_CONFIG, OPTIONS)
+    ACTIONS, DEFAULT_CONFIG, OPTIONS)
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._postgres import SSL_MODES
 
@@ -140,7 +140,7 @@ def build_parser():
     parser.add_argument("--config", help="INI file with a [backup] section (default %s)" % DEFAULT_CONFIG)
     parser.add_argument("--json", action="store_true", help="print one JSON result document")
     parser.add_argument("--check", action="store_true", help="change nothing; say what would happen")
-    for key, kind in option_types().items():
+    for key in option_types():
         flag = "--" + key.replace("_", "-")
         if key == "deep":
             parser.add_argument(flag, dest=key, action="store_true", default=None,

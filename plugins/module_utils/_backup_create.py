@@ -110,12 +110,12 @@ def backup(ctx):
                 leftovers += remove_files(stale_partials(p["work_dir"]))
             for path in leftovers:
                 ctx.log.event("backup", "leftover-removed", file=os.path.basename(path))
-            return _backup_locked(ctx, conn, admin, server_version, props, encrypted, recipients, leftovers)
+            return _backup_locked(ctx, conn, server_version, props, encrypted, recipients, leftovers)
     finally:
         conn.close()
 
 
-def _backup_locked(ctx, conn, admin, server_version, props, encrypted, recipients, leftovers):
+def _backup_locked(ctx, conn, server_version, props, encrypted, recipients, leftovers):
     p = ctx.p
     database = p["database"]
     directory = p["backup_dir"]
@@ -206,8 +206,8 @@ def _backup_locked(ctx, conn, admin, server_version, props, encrypted, recipient
                   duration_s=manifest["duration_s"], tables=len(counts), encrypted=encrypted)
     return dict(changed=True, backup=manifest, path=os.path.join(directory, files["dump"]),
                 duration_s=manifest["duration_s"], leftovers_removed=[os.path.basename(x) for x in leftovers],
-                msg="Backed up database %s as %s (%d bytes, %.1f s)." % (database, name, manifest["size"],
-                                                                        manifest["duration_s"]))
+                msg="Backed up database %s as %s (%d bytes, %.1f s)." % (
+                    database, name, manifest["size"], manifest["duration_s"]))
 
 
 def _jsonable(props):

@@ -227,10 +227,9 @@ def rename_pair(conn, live, previous, restored):
     """In one transaction: ``live`` -> ``previous`` and ``restored`` -> ``live``."""
     with conn.cursor() as cur:
         try:
-            cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(live, "database"),
-                                                                        ident(previous, "database")))
-            cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(ident(restored, "database"),
-                                                                        ident(live, "database")))
+            rename = sql.SQL("ALTER DATABASE {} RENAME TO {}")
+            cur.execute(rename.format(ident(live, "database"), ident(previous, "database")))
+            cur.execute(rename.format(ident(restored, "database"), ident(live, "database")))
             conn.commit()
         except Exception:
             conn.rollback()

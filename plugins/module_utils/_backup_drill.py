@@ -31,8 +31,8 @@ def evaluate_drill(restore_s, data_age_s, rto_target_s, rpo_target_s, restored=T
     if not restored:
         findings.append("the backup did not restore")
     elif not rto_met:
-        findings.append("restore took %s, over the RTO target of %s" % (format_duration(restore_s),
-                                                                      format_duration(rto_target_s)))
+        findings.append("restore took %s, over the RTO target of %s" % (
+            format_duration(restore_s), format_duration(rto_target_s)))
     if not rpo_met:
         findings.append("the restored data is %s old, over the RPO target of %s"
                         % (format_duration(data_age_s), format_duration(rpo_target_s)))

@@ -87,6 +87,11 @@ class PartialFile:
                 raise disk_full(self.path)
             raise FrendeDbError("Cannot create %s: %s." % (self.path, exc.strerror))
 
+    def close_unsynced(self):
+        """Close without fsync: for scratch files that never need to survive a crash."""
+        os.close(self.fd)
+        self.fd = None
+
     def sync(self):
         try:
             os.fsync(self.fd)

@@ -18,7 +18,7 @@ import os
 import subprocess
 import tempfile
 
-from ansible_collections.frende.db.plugins.module_utils._backup_archive import OFFSET_SET, read_toc
+from ansible_collections.frende.db.plugins.module_utils._backup_archive import HEAD_BYTES, OFFSET_SET, read_toc
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._process import (
     CHUNK, Worker, _describe_status, _grow_pipe, _tail, run)
@@ -31,7 +31,7 @@ TERMINATOR = b"\\.\n"
 def data_sizes(path):
     """{dump id: bytes of its data block} from the archive's offsets ({} when it has none)."""
     with open(path, "rb") as handle:
-        head = handle.read(16 * 1024 * 1024)
+        head = handle.read(HEAD_BYTES)
         end = handle.seek(0, os.SEEK_END)
     try:
         parsed = read_toc(head)

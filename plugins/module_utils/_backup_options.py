@@ -56,11 +56,6 @@ OPTIONS = dict(
     work_dir=dict(type="path"),
 )
 
-# Connection options the command reads from its config file and flags (the
-# password never: libpq's PGPASSWORD or ~/.pgpass only).
-CONNECTION_KEYS = ["login_host", "login_port", "login_user", "login_unix_socket", "login_db",
-                   "ssl_mode", "ssl_rootcert", "connect_timeout"]
-
 
 def _absolute(params, key):
     value = params.get(key)

@@ -285,9 +285,8 @@ def restore(ctx):
                       tables=loaded["tables"], split_entries=loaded["split_entries"], rows_checked=loaded["rows_checked"],
                       globals=globals_result, roles_missing=plan["missing"], notes=loaded["notes"])
         return dict(changed=True, restore=result, verification=verification, duration_s=duration,
-                    msg="Restored %s into %s in %.1f s%s." % (entry["name"], live, duration,
-                                                             "; the previous database is kept as %s" % kept
-                                                             if kept else ""))
+                    msg="Restored %s into %s in %.1f s%s." % (
+                        entry["name"], live, duration, "; the previous database is kept as %s" % kept if kept else ""))
     finally:
         admin.close()
 

@@ -97,7 +97,7 @@ def quick_verify(ctx, entry, identity_file=None, materialize_dir=None):
     result = dict(name=entry["name"], format=entry["format"], checks=checks.items, dump_path=None)
     try:
         if entry["format"] != "custom":
-            _verify_legacy(ctx, entry, checks, result, materialize_dir)
+            _verify_legacy(ctx, entry, checks)
             result["level"] = "quick"
             return result
         manifest = entry["manifest"]
@@ -191,7 +191,7 @@ def _read_dump(ctx, directory, manifest, identity_file, checks, result, material
                 pipe.pump(sink)
             fed = pipe.wait()
         if part:
-            part.sync()
+            part.close_unsynced()
             # Streamed dumps lack data offsets; recording them lets pg_restore -j workers seek.
             result["offsets_added"] = add_data_offsets(part.path)
     except DiskFullError:
@@ -221,7 +221,7 @@ def _read_dump(ctx, directory, manifest, identity_file, checks, result, material
         checks.fail("toc", str(exc))
 
 
-def _verify_legacy(ctx, entry, checks, result, materialize_dir):
+def _verify_legacy(ctx, entry, checks):
     checks.ok("manifest", "legacy pg_dump | gzip file: no manifest, no checksums to compare")
     sink = CountingSink()
     try:

@@ -78,8 +78,8 @@ def run(argv, env, what, input_bytes=None, timeout=None):
     if proc.returncode != 0:
         if NO_SPACE in err:
             raise disk_full(what)
-        raise FrendeDbError("%s: %s failed (%s): %s" % (what, os.path.basename(argv[0]),
-                                                      _describe_status(proc.returncode), err[-600:]))
+        raise FrendeDbError("%s: %s failed (%s): %s" % (
+            what, os.path.basename(argv[0]), _describe_status(proc.returncode), err[-600:]))
     return proc.stdout.decode("utf-8", "replace")
 
 
@@ -309,8 +309,8 @@ class ProcessSink:
         self.out.close()
         self.err.close()
         if code != 0:
-            raise FrendeDbError("%s: %s failed (%s): %s" % (self.what, os.path.basename(self.argv[0]),
-                                                          _describe_status(code), detail))
+            raise FrendeDbError("%s: %s failed (%s): %s" % (
+                self.what, os.path.basename(self.argv[0]), _describe_status(code), detail))
         return text
 
     def abort(self):

@@ -572,8 +572,8 @@ def test_a_big_table_is_loaded_over_several_copy_sessions(pg, bk):
         assert len(doc["restore"]["split_entries"]) == 1
         assert doc["verification"]["offsets_added"] == 2
         assert checksums(pg, db + "_copy") == before
-        assert pg.sql("SELECT nextval('note_ids')", dbname=db + "_copy") == pg.sql("SELECT nextval('note_ids')",
-                                                                                     dbname=db)
+        next_id = "SELECT nextval('note_ids')"
+        assert pg.sql(next_id, dbname=db + "_copy") == pg.sql(next_id, dbname=db)
         assert pg.sql("SELECT count(*) FROM pg_indexes WHERE indexname = 'notes_tag'", dbname=db + "_copy") == [(1,)]
     finally:
         drop_databases(pg, db)

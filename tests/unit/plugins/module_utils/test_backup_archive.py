@@ -118,3 +118,14 @@ def test_split_rows_refuses_damaged_streams():
         split_rows([b"SET x = 1;\nINSERT INTO t VALUES (1);\n"], lambda *a: None, lambda *a: None)
     with pytest.raises(FrendeDbError, match="without its COPY terminator"):
         split_rows([b"COPY t (a) FROM stdin;\n1\n2\n"], lambda *a: None, lambda *a: None)
+
+
+@pytest.mark.parametrize("window", [3, 5, 7, 64, 4096])
+def test_patterns_across_read_windows_are_found(tmp_path, window):
+    from ansible_collections.frende.db.plugins.module_utils._backup_archive import _find
+    path = tmp_path / "f"
+    path.write_bytes(b"abcdefgh" * 10 + b"\x00\x00\x00XYZ" + b"tail")
+    with open(path, "rb") as handle:
+        assert _find(handle, b"\x00\x00\x00XYZ", 0, window) == 80
+        assert _find(handle, b"\x00\x00\x00XYZ", 81, window) == -1
+        assert _find(handle, b"ghab", 0, window) == 6
