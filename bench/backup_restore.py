@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright (c) frende.db contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -68,7 +67,7 @@ CREATE INDEX profiles_country ON profiles (country);
 def make_vocabulary(rng, size=4000):
     words = set()
     while len(words) < size:
-        words.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 4))))
+        words.add("".join(rng.choice(SYLLABLES) for dummy in range(rng.randint(1, 4))))
     words = sorted(words)
     weights = [1.0 / (rank + 1) ** 1.05 for rank in range(len(words))]  # Zipf-like, as in real text
     cum, total = [], 0.0
@@ -179,7 +178,7 @@ def run_measured(argv, env, shell=False):
     # Output is small (a JSON document); read it, then reap the child with wait4 for its rusage.
     out = proc.stdout.read()
     err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    status, usage = os.wait4(proc.pid, 0)[1:]
     seconds = time.monotonic() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -226,10 +225,10 @@ def main(argv=None):
             extra += ["--compression-level", str(args.compression_level)]
         for rep in range(args.reps):
             run = dict(rep=rep + 1)
-            s, _, _ = run_measured("set -o pipefail; pg_dump -Fc -Z0 -d frende > /dev/null", env, shell=True)
+            s = run_measured("set -o pipefail; pg_dump -Fc -Z0 -d frende > /dev/null", env, shell=True)[0]
             run["floor_backup_s"] = s
             plain = baseline_dir / ("frende-%d.sql.gz" % rep)
-            s, _, _ = run_measured("set -o pipefail; pg_dump -d frende | gzip > %s" % plain, env, shell=True)
+            s = run_measured("set -o pipefail; pg_dump -d frende | gzip > %s" % plain, env, shell=True)[0]
             run["baseline_backup_s"], run["baseline_size"] = s, plain.stat().st_size
             s, rss, out = run_measured(COMMAND + ["--action", "backup", "--database", "frende"] + common + extra, env)
             manifest = json.loads(out)["backup"]
@@ -237,8 +236,8 @@ def main(argv=None):
             run["ours_backup_engine_s"] = manifest["duration_s"]
 
             target = "frende_baseline_%d" % rep
-            s, _, _ = run_measured("set -o pipefail; createdb %s && gunzip -c %s | psql -X -q -v ON_ERROR_STOP=1 "
-                                   "-d %s > /dev/null" % (target, plain, target), env, shell=True)
+            s = run_measured("set -o pipefail; createdb %s && gunzip -c %s | psql -X -q -v ON_ERROR_STOP=1 "
+                             "-d %s > /dev/null" % (target, plain, target), env, shell=True)[0]
             run["baseline_restore_s"] = s
             server.sql("DROP DATABASE %s" % target)
             s, rss, out = run_measured(COMMAND + ["--action", "restore", "--backup-file", manifest["name"],

@@ -62,12 +62,12 @@ def read_toc(buf):
     int_size, off_size = buf[8], buf[9]
     reader = _Reader(buf, 11, int_size)
     reader.int()  # compression level
-    for _ in range(7):
+    for dummy in range(7):
         reader.int()  # creation time
-    for _ in range(3):
+    for dummy in range(3):
         reader.str()  # database name, server version, pg_dump version
     entries = []
-    for _ in range(reader.int()):
+    for dummy in range(reader.int()):
         dump_id = reader.int()
         reader.int()  # has a data dumper
         reader.str()  # table oid
@@ -75,7 +75,7 @@ def read_toc(buf):
         reader.str()  # tag
         desc = reader.str()
         reader.int()  # section
-        for _ in range(8):  # defn, drop, copy statement, namespace, tablespace, table AM, owner, "with oids"
+        for dummy in range(8):  # defn, drop, copy statement, namespace, tablespace, table AM, owner, "with oids"
             reader.str()
         while reader.str() is not None:  # dependencies
             pass

@@ -132,10 +132,45 @@ def merge_params(flags, config, environ):
     return params
 
 
+HELP = dict(
+    database="database to back up; for list/cleanup/drill/latest: only its backups; for restore: the live "
+             "database to replace (default: the one in the backup)",
+    backup_dir="directory of the backups (default /var/backups/frende/database)",
+    backup_file="restore/verify this backup: a file in backup_dir, a set name, or 'latest'",
+    target_database="restore into this new database instead of replacing the live one",
+    retention_days="cleanup: remove backups older than this (default 30)",
+    keep_min="cleanup: always keep this many newest valid backups (default 3)",
+    compression="zstd (default) or gzip",
+    compression_level="zstd 1-19 (default 4), gzip 1-9 (default 6)",
+    encrypt_recipients="public age recipients (age1...), separated by spaces or commas",
+    encrypt_recipients_file="file of age recipients (age -R)",
+    identity_file="private age identity for restore, verify and drill of encrypted backups",
+    log_file="event log (default /var/log/frende/backup.log)",
+    jobs="parallel restore jobs (default: CPU count)",
+    rto_target="drill: longest acceptable restore time (default 30min)",
+    rpo_target="drill: oldest acceptable data (default 24h)",
+    owner="OS user owning backups when run as root (default postgres)",
+    lock_timeout="how long to wait for another run's lock, e.g. 10min (default 0s)",
+    globals="restore: apply the backup's roles: auto (if missing, default), always, never",
+    work_dir="restore scratch space for the decompressed dump (default: backup_dir)",
+    login_host="server host (default: PGHOST or the local socket)",
+    login_port="server port (default: PGPORT or 5432)",
+    login_user="role to connect as (default: PGUSER or postgres)",
+    login_unix_socket="directory of the server socket, e.g. /var/run/postgresql",
+    login_db="maintenance database (default postgres)",
+    ssl_mode="libpq sslmode (default: PGSSLMODE or prefer)",
+    ssl_rootcert="CA file for verify-ca/verify-full",
+    connect_timeout="seconds to wait for a connection (default 10)",
+)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog=PROG, description="Back up, list, verify, restore, clean up and drill the Frende PostgreSQL database. "
-                               "The password comes from PGPASSWORD or ~/.pgpass only.")
+                               "The password comes from PGPASSWORD or ~/.pgpass only.",
+        epilog="Settings: defaults < PG* environment < --config file ([backup], keys = option names) < flags. "
+               "Exit status: 0 success, 1 failure, 2 usage error, 3 drill ran but missed its RTO/RPO target, "
+               "143 terminated.")
     parser.add_argument("--action", required=True, choices=ACTIONS)
     parser.add_argument("--config", help="INI file with a [backup] section (default %s)" % DEFAULT_CONFIG)
     parser.add_argument("--json", action="store_true", help="print one JSON result document")
@@ -149,9 +184,9 @@ def build_parser():
             parser.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None,
                                 help="keep the replaced database as <db>_pre_restore_<time> (default yes)")
         else:
-            spec = OPTIONS.get(key, {})
-            parser.add_argument(flag, dest=key, default=None, metavar=key.upper(),
-                                choices=spec.get("choices") if key in ("compression", "globals") else None)
+            choices = OPTIONS.get(key, {}).get("choices")
+            parser.add_argument(flag, dest=key, default=None, choices=choices, help=HELP.get(key),
+                                metavar="{%s}" % ",".join(choices) if choices else key.upper())
     return parser
 
 

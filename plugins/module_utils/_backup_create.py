@@ -121,7 +121,7 @@ def _backup_locked(ctx, conn, server_version, props, encrypted, recipients, left
     directory = p["backup_dir"]
     started = catalog.utc_now()
     clock = time.monotonic()
-    name, _ = unique_name(directory, database, started)
+    name = unique_name(directory, database, started)[0]
     files = catalog.set_files(name, p["compression"], encrypted)
     ctx.log.event("backup", "start", database=database, name=name, compression=p["compression"],
                   encrypted=encrypted)

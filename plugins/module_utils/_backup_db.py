@@ -129,7 +129,7 @@ def split_setting_list(value):
 
 def setting_assignment(entry):
     """``name=value`` from pg_db_role_setting -> composed ``name = 'value'`` (lists element-wise)."""
-    name, _, value = entry.partition("=")
+    name, dummy, value = entry.partition("=")
     target = sql.SQL(".").join(sql.Identifier(part) for part in name.split("."))
     if name.lower() in LIST_QUOTE_SETTINGS:
         values = sql.SQL(", ").join(sql.Literal(item) for item in split_setting_list(value))

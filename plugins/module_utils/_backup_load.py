@@ -110,7 +110,7 @@ def split_rows(chunks, on_header, write):
             break
         if not pending and not block:
             raise FrendeDbError("The table data ended without its COPY terminator; the archive is damaged.")
-    for _ in chunks:  # drain, so the producer can finish
+    for dummy in chunks:  # drain, so the producer can finish
         pass
     return size
 
@@ -126,7 +126,7 @@ def _read_chunks(fd):
 def split_copy(ctx, dump_path, listing, dump_id, dbname, streams):
     """Load one table's data over ``streams`` concurrent COPY sessions; returns the bytes of rows."""
     env = ctx.env(restore=True)
-    errs = [tempfile.TemporaryFile() for _ in range(streams + 1)]
+    errs = [tempfile.TemporaryFile() for dummy in range(streams + 1)]
     consumers = []
     producer = None
     with tempfile.NamedTemporaryFile("w", prefix=".frende-list-", suffix=".txt") as lst:

@@ -116,7 +116,7 @@ def count_rows_parallel(ctx, database, workers):
         finally:
             c.close()
 
-    threads = [Worker(work) for _ in range(max(1, min(workers, len(tables))))]
+    threads = [Worker(work) for dummy in range(max(1, min(workers, len(tables))))]
     for thread in threads:
         thread.start()
     for thread in threads:

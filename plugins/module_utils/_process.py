@@ -68,7 +68,7 @@ def _describe_status(code):
 def run(argv, env, what, input_bytes=None, timeout=None):
     """Run one command to completion; return stdout text or raise with its stderr."""
     try:
-        proc = subprocess.run(argv, input=input_bytes, capture_output=True, env=env, timeout=timeout,
+        proc = subprocess.run(argv, input=input_bytes, capture_output=True, env=env, timeout=timeout, check=False,
                               stdin=None if input_bytes is not None else subprocess.DEVNULL)
     except FileNotFoundError:
         raise FrendeDbError("%s: the program %s is not installed on this host." % (what, argv[0]))
@@ -181,7 +181,7 @@ class Pipeline:
         for err in self._errs:
             err.close()
         if failures:
-            if any(NO_SPACE in text for _, _, text in failures):
+            if any(NO_SPACE in failure[2] for failure in failures):
                 raise disk_full(self.what)
             # A stage killed by SIGPIPE is a victim of a later stage's failure: name the cause first.
             failures.sort(key=lambda f: f[1] == -signal.SIGPIPE)

@@ -27,7 +27,7 @@ description:
     C(drill-<time>.json) next to the backups, and fails when a target is missed.
   - The password of O(login_user) reaches C(pg_dump) and friends through the environment only, never a command line.
 author:
-  - Frende database team
+  - Frende database team (@frende)
 extends_documentation_fragment:
   - frende.db._postgres
   - frende.db._postgres.ATTRIBUTES

@@ -87,7 +87,7 @@ def test_human_list_newest_first_with_legacy(pg, bk, app_db):
     second = backup(pg, bk)
     legacy = bk["dir"] / "bkcli-20250101T020000Z.sql.gz"
     legacy.write_bytes(gzip.compress(b"-- x\n"))
-    proc, _ = run_cli(pg, "--action", "list", *bk["flags"], json_out=False)
+    proc, dummy = run_cli(pg, "--action", "list", *bk["flags"], json_out=False)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:3] == ["NAME", "FINISHED", "(UTC)"]
@@ -99,7 +99,7 @@ def test_human_list_newest_first_with_legacy(pg, bk, app_db):
 
 def test_encrypted_round_trip_and_identity_checks(pg, bk, app_db, tmp_path):
     identity, recipient = age_identity(tmp_path)
-    wrong, _ = age_identity(tmp_path, "wrong.txt")
+    wrong = age_identity(tmp_path, "wrong.txt")[0]
     before = checksums(pg, DB)
     manifest = backup(pg, bk, "--encrypt-recipients", recipient)
     assert manifest["encrypted"] is True and manifest["recipients"] == [recipient]
@@ -243,7 +243,7 @@ def test_sigterm_removes_partial_files(pg, bk):
                                                       for f in os.listdir(bk["dir"])):
             time.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        err = proc.communicate(timeout=60)[1]
         assert proc.returncode == 143, err
         assert [f for f in os.listdir(bk["dir"]) if not f.startswith(".frende-db-backup.lock")] == []
         assert "event=failed" in bk["log"].read_text() and "SIGTERM" in bk["log"].read_text()
@@ -520,7 +520,7 @@ def test_failure_half_way_through_a_restore_leaves_the_live_database_untouched(p
     pg.sql("DELETE FROM app.messages WHERE id < 10", dbname=DB)
     live = checksums(pg, DB)
     before = databases(pg, DB)
-    proc, _ = run_cli(pg, "--action", "restore", "--backup-file", "latest", *bk["flags"])
+    proc, dummy = run_cli(pg, "--action", "restore", "--backup-file", "latest", *bk["flags"])
     assert proc.returncode == 1
     assert "does not match the backup's row counts: app.users has 200 rows, the backup 201" in proc.stderr
     assert checksums(pg, DB) == live
@@ -538,12 +538,12 @@ def test_a_full_disk_gives_a_clear_error_and_leaves_nothing(pg, bk):
            dbname=big)
     bk["dir"].mkdir(mode=0o700)
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(bk["dir"])],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, check=False)
     if mounted.returncode != 0:
         drop_databases(pg, big)
         pytest.skip("cannot mount a 1 MiB tmpfs here: %s" % mounted.stderr.strip())
     try:
-        proc, _ = run_cli(pg, "--action", "backup", "--database", big, *bk["flags"])
+        proc, dummy = run_cli(pg, "--action", "backup", "--database", big, *bk["flags"])
         assert proc.returncode == 1
         assert "No space left on device while writing" in proc.stderr and "Nothing was kept" in proc.stderr
         assert [f for f in os.listdir(bk["dir"]) if f != ".frende-db-backup.lock"] == []

@@ -88,7 +88,7 @@ def run_cli(pg, *args, env=None, timeout=600, json_out=True, **popen):
     full_env = pg.env() if pg is not None else dict(os.environ)
     full_env.update(env or {})
     argv = [COMMAND] + [str(a) for a in args] + (["--json"] if json_out else [])
-    proc = subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout, **popen)
+    proc = subprocess.run(argv, capture_output=True, text=True, env=full_env, timeout=timeout, check=False, **popen)
     doc = None
     if json_out and proc.stdout.strip().startswith("{"):
         doc = json.loads(proc.stdout)

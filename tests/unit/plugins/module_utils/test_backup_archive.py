@@ -45,7 +45,7 @@ def test_offsets_are_added_where_the_blocks_are(tmp_path):
     path = tmp_path / "dump"
     path.write_bytes(toc + data)
     assert add_data_offsets(str(path)) == 2
-    entries, start, _, _ = read_toc(path.read_bytes())
+    entries = read_toc(path.read_bytes())[0]
     placed = [(e["dump_id"], e["flag"], e["offset"]) for e in entries if e["flag"] != 3]
     assert placed[0] == (20, 2, len(toc))
     second = len(toc) + len(block(20, [b"%d\trow\n" % r for r in range(50)]))

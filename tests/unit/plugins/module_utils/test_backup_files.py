@@ -87,7 +87,8 @@ def test_partial_file_is_invisible_until_commit(tmp_path):
 
 
 def test_stale_partials_are_those_of_dead_writers(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
     dead_pid = int(dead.stdout)
     (tmp_path / (".a.dump.zst.%d.partial" % dead_pid)).write_bytes(b"")
     (tmp_path / (".b.dump.zst.%d.partial" % os.getppid())).write_bytes(b"")  # a live process

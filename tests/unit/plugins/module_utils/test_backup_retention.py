@@ -40,5 +40,5 @@ def test_keep_min_applies_per_database():
 
 @pytest.mark.parametrize("retention,keep_min,expected_removed", [(1, 1, 5), (100, 1, 0), (30, 6, 0)])
 def test_nothing_removed_below_the_limits(retention, keep_min, expected_removed):
-    remove, _ = select_for_cleanup(backups(2, 3, 4, 5, 6, 7), NOW, retention, keep_min)
+    remove = select_for_cleanup(backups(2, 3, 4, 5, 6, 7), NOW, retention, keep_min)[0]
     assert len(remove) == expected_removed
