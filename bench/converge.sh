@@ -29,10 +29,11 @@ export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/podman/containers.conf}
 export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$ROOT/build/collections}
 export PATH=$ROOT/.venv/bin:$PATH
 export ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 ANSIBLE_DEPRECATION_WARNINGS=0 ANSIBLE_NOCOLOR=1
-export ANSIBLE_FORKS=20 ANSIBLE_CALLBACKS_ENABLED=""
+export ANSIBLE_FORKS=20
+unset ANSIBLE_CALLBACKS_ENABLED
 export DB_APP_PASSWORD=${DB_APP_PASSWORD:-bench-$(date +%s)-password}
 PIPELINED=(env ANSIBLE_CONNECTION_PLUGINS="$ROOT/scripts/podman/connection_plugins" ANSIBLE_PIPELINING=1)
-STOCK=(env ANSIBLE_CONNECTION_PLUGINS= ANSIBLE_PIPELINING=0)
+STOCK=(env -u ANSIBLE_CONNECTION_PLUGINS ANSIBLE_PIPELINING=0)
 
 bash scripts/system-deps.sh hosts >/dev/null
 mkdir -p "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende"
@@ -92,6 +93,7 @@ for r in $(seq 1 "$REPS"); do
   up 1
   inv=$(inventory 1 podman)
   read -r s c f < <(run "$WORK/fresh1-$r.log" "$inv" "${PIPELINED[@]}"); fresh1+=("$s"); failures=$((failures + f))
+  if [ "$f" -ne 0 ]; then tail -n 30 "$WORK/fresh1-$r.log" >&2; echo "[bench] the fresh converge failed; stopping" >&2; exit 1; fi
   read -r s c f < <(run "$WORK/idem1-$r.log" "$inv" "${PIPELINED[@]}"); idem1+=("$s"); changes_idem=$((changes_idem + c)); failures=$((failures + f))
   read -r s c f < <(run "$WORK/stock1-$r.log" "$inv" "${STOCK[@]}"); stock1+=("$s"); changes_idem=$((changes_idem + c)); failures=$((failures + f))
 done

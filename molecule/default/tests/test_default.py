@@ -10,11 +10,9 @@ The tests run in file order: the later ones change data and inputs.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import re
 import subprocess
-
-import pytest
 
 from frende_hosts import PASSWORD, app_psql, playbook, psql_postgres, recap, sh, task_results
 
@@ -196,6 +194,23 @@ def test_a_backup_runs_and_verifies():
     listing = sh(DB, "runuser -u postgres -- frende-db-backup --config /etc/frende/db/backup.conf --action list").stdout
     assert "frende-" in listing
     assert "event=done" in sh(DB, "cat /var/log/frende/backup.log").stdout
+
+
+def test_a_drill_restores_the_newest_backup_within_the_targets():
+    run = playbook("drill.yml", json_output=True)
+    assert run.returncode == 0, run.stdout[-3000:]
+    result = task_results(run.stdout, "Run a restore drill")[DB]
+    assert "drill passed" in result["msg"]
+    assert result["report"]["rows_checked"] is True
+
+
+def test_maintenance_runs_and_logs():
+    run = playbook("maintenance.yml", json_output=True)
+    assert run.returncode == 0, run.stdout[-3000:]
+    document = task_results(run.stdout, "Run the database maintenance")[DB]
+    assert sorted(json.loads(document["stdout"])["actions"]) == ["functions", "health", "reindex", "vacuum"]
+    log = sh(DB, "cat /var/log/frende/maintenance.log").stdout
+    assert "action=all" in log
 
 
 def test_restore_refuses_without_a_backup_named():
