@@ -60,8 +60,8 @@ inventory() {
   echo "$dir"
 }
 
-up() { bash scripts/podman/hosts.sh up "$NETWORK" $(db_hosts "$1") frende-bench-app; }
-down() { bash scripts/podman/hosts.sh down "$NETWORK" $(db_hosts "$TEN") frende-bench-app; }
+up() { local hosts; mapfile -t hosts < <(db_hosts "$1"); bash scripts/podman/hosts.sh up "$NETWORK" "${hosts[@]}" frende-bench-app; }
+down() { local hosts; mapfile -t hosts < <(db_hosts "$TEN"); bash scripts/podman/hosts.sh down "$NETWORK" "${hosts[@]}" frende-bench-app; }
 trap down EXIT
 
 # run LOG INVENTORY ENV... : one setup.yml run; prints "seconds changed_total failed_total"

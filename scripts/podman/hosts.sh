@@ -14,7 +14,7 @@ shift 2
 down() {
   local h
   for h in "$@"; do podman rm -f -t 2 "$h" >/dev/null 2>&1 || true; done
-  podman network exists "$network" && podman network rm -f "$network" >/dev/null || true
+  if podman network exists "$network"; then podman network rm -f "$network" >/dev/null || true; fi
 }
 
 case "$action" in
