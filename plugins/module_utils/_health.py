@@ -30,7 +30,9 @@ from ansible_collections.frende.db.plugins.module_utils._units import format_dur
 
 STATEMENT_TIMEOUT_MS = 30000
 
-_SSL_SQL = "SELECT ssl, version, cipher, bits FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+# inet_server_addr() is NULL exactly when this session came in over the Unix socket.
+_SSL_SQL = ("SELECT ssl, version, cipher, bits, inet_server_addr() IS NULL AS local_socket "
+            "FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
 _SSL_SETTINGS_SQL = ("SELECT current_setting('ssl') AS ssl, "
                      "current_setting('ssl_min_protocol_version') AS min_protocol")
 _SETTINGS_SQL = "SELECT name, setting, unit, vartype FROM pg_settings WHERE name = ANY(%s)"

@@ -216,18 +216,25 @@ def tls_rank(version):
 
 
 def evaluate_ssl(own, server_ssl, min_protocol, expected_min):
-    """``own``: this connection's pg_stat_ssl row (dict or None)."""
-    used = bool(own and own.get("ssl"))
-    value = dict(connection_ssl=used,
+    """``own``: this connection's pg_stat_ssl row plus ``local_socket`` (dict or None).
+
+    A connection over the server's Unix socket needs no TLS: it never leaves the
+    host, and libpq does not even offer TLS there. The server's own TLS settings
+    are checked either way, since they protect every TCP client.
+    """
+    own = own or {}
+    used = bool(own.get("ssl"))
+    local = bool(own.get("local_socket"))
+    value = dict(connection_ssl=used, local_socket=local,
                  protocol=own.get("version") if used else None,
                  cipher=own.get("cipher") if used else None,
                  server_ssl=server_ssl, ssl_min_protocol_version=min_protocol or "")
-    threshold = dict(connection_ssl=True, server_ssl="on", ssl_min_protocol_version=">= " + expected_min)
+    threshold = dict(connection_ssl=not local, server_ssl="on", ssl_min_protocol_version=">= " + expected_min)
     issues, status = [], HEALTHY
     if server_ssl != "on":
         issues.append("the server has ssl=%s, so no client can use TLS" % server_ssl)
         status = UNHEALTHY
-    if not used:
+    if not used and not local:
         issues.append("this connection is not encrypted (use ssl_mode require or verify-full)")
         status = worst([status, DEGRADED])
     if tls_rank(min_protocol) < tls_rank(expected_min):
@@ -237,9 +244,12 @@ def evaluate_ssl(own, server_ssl, min_protocol, expected_min):
     if issues:
         text = "; ".join(issues)
         return make_check("ssl", status, value, threshold, text[0].upper() + text[1:] + ".")
+    if used:
+        transport = "This connection uses %s" % value["protocol"]
+    else:
+        transport = "This connection is over the local socket (TLS does not apply there)"
     return make_check("ssl", HEALTHY, value, threshold,
-                      "This connection uses %s; server ssl=on; minimum protocol %s."
-                      % (value["protocol"], min_protocol))
+                      "%s; server ssl=on; minimum protocol %s." % (transport, min_protocol))
 
 
 _TIME_UNITS = {"ms": 0.001, "s": 1, "min": 60}

@@ -19,6 +19,10 @@ description:
     transaction and idle-in-transaction sessions), C(database_size), C(hba) (audit of
     C(pg_hba_file_rules)), C(failed_auth) (failed logins in the server log) and C(backup_age) (age of
     the newest backup set, the recovery point objective).
+  - A connection over the server's Unix socket (O(login_unix_socket)) never leaves the host and cannot use
+    TLS; the C(ssl) check does not ask TLS of it (its value has C(local_socket=true)) but still checks the
+    server's C(ssl) and C(ssl_min_protocol_version), which protect every TCP client. The socket is
+    recognised by the server (C(inet_server_addr()) is null), not by the options given.
   - A check that cannot be measured (no permission, log not readable, no backups yet) has status
     C(unknown); it is listed but does not change the overall status.
   - A server that is down is a result, not a crash; the C(connection) check is C(unhealthy) and the others

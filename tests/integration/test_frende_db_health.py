@@ -241,6 +241,44 @@ def test_unencrypted_connection_is_not_healthy(pg, backups):
     assert result["status"] == "degraded"
 
 
+def socket_args(pg, backups, **over):
+    """Connection over the server's Unix socket, as the role's health task connects."""
+    result = args(pg, backups, login_unix_socket=str(pg.sockdir), **over)
+    for key in ("login_host", "ssl_mode", "ssl_rootcert"):
+        result.pop(key)
+    return result
+
+
+def test_local_socket_needs_no_tls(pg, backups):
+    write_manifest(backups, hours_ago=1)
+    result = run_module(MODULE, socket_args(pg, backups))
+    assert not result.failed, result
+    entry = by_name(result)["ssl"]
+    assert entry["status"] == "healthy", entry
+    assert entry["value"]["local_socket"] is True
+    assert entry["value"]["connection_ssl"] is False
+    assert entry["value"]["server_ssl"] == "on"
+    assert "local socket" in entry["message"]
+    assert result["status"] == "healthy", result["checks"]
+
+
+def test_local_socket_still_checks_the_server_tls_settings(pg, backups):
+    result = run_module(MODULE, socket_args(pg, backups, expected=dict(ssl_min_protocol_version="TLSv1.3")))
+    entry = by_name(result)["ssl"]
+    assert entry["status"] == "degraded"
+    assert entry["value"]["local_socket"] is True
+    assert "at least TLSv1.3" in entry["message"]
+
+
+def test_tcp_without_tls_stays_degraded(pg, backups):
+    """127.0.0.1 over TCP is a network connection: no exemption for it."""
+    result = run_module(MODULE, args(pg, backups, login_host="127.0.0.1", ssl_mode="disable", ssl_rootcert=None))
+    entry = by_name(result)["ssl"]
+    assert entry["status"] == "degraded"
+    assert entry["value"]["local_socket"] is False
+    assert "not encrypted" in entry["message"]
+
+
 def test_weak_tls_minimum_policy(pg, backups):
     result = run_module(MODULE, args(pg, backups, expected=dict(ssl_min_protocol_version="TLSv1.3")))
     entry = by_name(result)["ssl"]

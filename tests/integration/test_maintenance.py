@@ -292,6 +292,18 @@ def test_health_logs_drift_as_warnings(pg, run, maint_db):
             conn.close()
 
 
+def test_health_over_the_local_socket_needs_no_tls(pg, run, maint_db):
+    """The cron job connects over /var/run/postgresql: TLS does not apply to a Unix socket."""
+    result = run("--action", "health", "--database", maint_db, "--json",
+                 env=dict(PGHOST=str(pg.sockdir), PGSSLMODE="prefer"))
+    assert result.code == 0, result
+    entry = [c for c in result.doc["results"]["health"]["checks"] if c["name"] == "ssl"][0]
+    assert entry["status"] == "healthy", entry
+    assert entry["value"]["local_socket"] is True
+    assert "local socket" in entry["message"]
+    assert "WARNING health: ssl" not in result.log
+
+
 def test_health_unhealthy_exits_non_zero(pg, run, maint_db):
     conn = pg.connect(maint_db)
     conn.autocommit = False

@@ -174,6 +174,28 @@ def test_ssl_problems(own, server, minimum, status, words):
     assert words in check["message"]
 
 
+def test_ssl_local_socket_needs_no_tls():
+    check = hc.evaluate_ssl(dict(ssl=False, local_socket=True), "on", "TLSv1.2", "TLSv1.2")
+    assert check["status"] == "healthy"
+    assert "local socket" in check["message"]
+    assert check["value"]["local_socket"] is True and check["threshold"]["connection_ssl"] is False
+
+
+@pytest.mark.parametrize("server,minimum,status,words", [
+    ("off", "TLSv1.2", "unhealthy", "ssl=off"),
+    ("on", "TLSv1", "degraded", "ssl_min_protocol_version"),
+])
+def test_ssl_local_socket_still_checks_the_server(server, minimum, status, words):
+    check = hc.evaluate_ssl(dict(ssl=False, local_socket=True), server, minimum, "TLSv1.2")
+    assert check["status"] == status
+    assert words in check["message"] and "not encrypted" not in check["message"]
+
+
+def test_ssl_tcp_without_tls_is_degraded():
+    check = hc.evaluate_ssl(dict(ssl=False, local_socket=False), "on", "TLSv1.2", "TLSv1.2")
+    assert check["status"] == "degraded" and check["threshold"]["connection_ssl"] is True
+
+
 def test_ssl_stricter_policy():
     check = hc.evaluate_ssl(dict(ssl=True, version="TLSv1.3"), "on", "TLSv1.2", "TLSv1.3")
     assert check["status"] == "degraded"
