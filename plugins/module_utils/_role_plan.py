@@ -220,9 +220,11 @@ def plan_privileges(role, preset, schemas, state, owner=None):
 
     ``state`` comes from read_privilege_state(). Schemas that do not exist are an
     error for ``app``/``readonly`` (reported by the caller from ``missing_schemas``)
-    and hold nothing for ``none``. Tables and sequences are granted per schema with
-    ON ALL TABLES/SEQUENCES IN SCHEMA, but only when some object in it differs, and
-    the diff names each object that changes.
+    and hold nothing for ``none``. Tables and sequences are granted object by object,
+    only those that differ, one statement per distinct change; never ON ALL TABLES
+    IN SCHEMA, which would also reach extension members and objects the role owns.
+    Extension members are wanted with no privilege at all. The diff names each
+    object that changes.
     """
     want = PRESETS[preset]
     plan = PrivilegePlan()
@@ -250,21 +252,22 @@ def plan_privileges(role, preset, schemas, state, owner=None):
                 "create objects there. Revoke it: REVOKE CREATE ON SCHEMA %s FROM PUBLIC."
                 % (schema, database, role, schema))
 
-    for kind, clause in (("table", "ALL TABLES IN SCHEMA {}"), ("sequence", "ALL SEQUENCES IN SCHEMA {}")):
-        wanted = want[kind + "s"]
-        for schema in present:
-            grant, revoke, option = set(), set(), set()
-            for rel in state["relations"]:
-                if rel["schema"] != schema or rel["kind"] != kind or rel.get("owned"):
-                    continue
-                g, r, o = acl_changes(rel["privs"], wanted)
-                if g or r or o:
-                    grant |= g
-                    revoke |= r
-                    option |= o
-                    plan.record("%s %s.%s" % (kind, schema, rel["name"]), rel["privs"], wanted)
-            on = sql.SQL(clause).format(ident(schema, "schema"))
-            plan.statements += _acl_statements(grant, revoke, option, on, grantee)
+    for kind in ("table", "sequence"):
+        # Objects needing the same (grant, revoke, revoke option) share one statement.
+        groups = {}
+        for rel in state["relations"]:
+            if rel["schema"] not in present or rel["kind"] != kind or rel.get("owned"):
+                continue
+            wanted = set() if rel.get("extension") else want[kind + "s"]
+            changes = acl_changes(rel["privs"], wanted)
+            if any(changes):
+                key = tuple(tuple(sorted_privileges(c)) for c in changes)
+                groups.setdefault(key, []).append(rel)
+                plan.record("%s %s.%s" % (kind, rel["schema"], rel["name"]), rel["privs"], wanted)
+        for key, rels in groups.items():
+            names = sql.SQL(", ").join(sql.Identifier(r["schema"], r["name"]) for r in rels)
+            on = sql.SQL("{} {}").format(sql.SQL(kind.upper()), names)
+            plan.statements += _acl_statements(*(set(c) for c in key), on=on, grantee=grantee)
 
     _plan_default_privileges(plan, role, preset, present, state, owner)
     if owner is not None and preset != "none":

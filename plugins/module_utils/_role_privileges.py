@@ -6,6 +6,12 @@
 Private to frende.db. A preset is the exact set of privileges a role holds on
 the objects it covers: what is missing is granted, what is more is revoked.
 
+Objects that belong to an extension (pg_depend deptype 'e', for example the
+pg_stat_statements views that CREATE EXTENSION puts into public) are the
+extension's, not the application's: a preset wants no privilege of its own
+there, so it grants none and revokes what the role was granted on them. Access
+to them is whatever the extension grants (pg_stat_statements: SELECT to PUBLIC).
+
 Only privileges granted to the role itself count (aclexplode of the object's
 ACL), never has_*_privilege(): that also answers true through PUBLIC, through
 role membership and for superusers, and a module that compared it would
@@ -48,8 +54,8 @@ PRESET_NAMES = sorted(PRESETS)
 # What the owner role (the one that runs migrations) needs on each listed schema.
 OWNER_SCHEMA_PRIVILEGES = ("CREATE", "USAGE")
 
-# relkinds that GRANT ... ON ALL TABLES IN SCHEMA covers (tables, partitioned tables,
-# views, materialized views, foreign tables) and ON ALL SEQUENCES IN SCHEMA.
+# relkinds a preset covers: what GRANT ... ON ALL TABLES IN SCHEMA would (tables,
+# partitioned tables, views, materialized views, foreign tables) and sequences.
 TABLE_RELKINDS = ("r", "p", "v", "m", "f")
 SEQUENCE_RELKINDS = ("S",)
 
@@ -97,13 +103,18 @@ _RELATIONS = """
 SELECT n.nspname AS schema, c.relname AS name,
        CASE WHEN c.relkind = 'S' THEN 'sequence' ELSE 'table' END AS kind,
        c.relowner = %(role_oid)s AS owned,
+       (SELECT e.extname FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+        WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
+          AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
+        LIMIT 1) AS extension,
        COALESCE(array_agg(a.privilege_type || CASE WHEN a.is_grantable THEN '*' ELSE '' END)
                 FILTER (WHERE a.grantee = %(role_oid)s), '{}') AS privs
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN LATERAL pg_catalog.aclexplode(c.relacl) a ON true
 WHERE n.nspname = ANY(%(schemas)s) AND c.relkind = ANY(%(relkinds)s)
-GROUP BY n.nspname, c.relname, c.relkind, c.relowner
+GROUP BY n.nspname, c.relname, c.relkind, c.relowner, c.oid
 ORDER BY 1, 2
 """
 
@@ -153,7 +164,8 @@ def read_privilege_state(db, database, role_oid, schemas, owner=None):
             for r in db.query(_SCHEMAS, args)
         },
         relations=[
-            dict(schema=r["schema"], name=r["name"], kind=r["kind"], privs=set(r["privs"]), owned=r["owned"])
+            dict(schema=r["schema"], name=r["name"], kind=r["kind"], privs=set(r["privs"]), owned=r["owned"],
+                 extension=r["extension"])
             for r in db.query(_RELATIONS, args)
         ],
         default_acls=[

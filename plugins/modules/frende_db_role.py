@@ -127,6 +127,13 @@ options:
       - Presets are exact on what they cover. Other privileges of the role on the database, the schemas, their
         tables and sequences (for example C(CREATE) on a schema, C(TRUNCATE) on a table, or any privilege
         held C(WITH GRANT OPTION)) are revoked, and the diff names every object that changes.
+      - Objects that belong to an extension (members in C(pg_depend) with C(deptype='e'), for example the views
+        C(pg_stat_statements) and C(pg_stat_statements_info) that C(CREATE EXTENSION pg_stat_statements) puts
+        into C(public)) are covered too, with no privilege: every preset grants nothing on them and revokes what
+        the role holds on them directly (earlier versions granted the preset there). What the extension itself
+        grants, such as C(SELECT) on C(pg_stat_statements) to C(PUBLIC), is left alone.
+      - Tables and sequences are granted and revoked object by object (only those that differ), never with
+        C(ON ALL TABLES IN SCHEMA), which would reach extension objects and objects the role owns too.
       - Schemas, tables and sequences that the role O(name) itself owns are left alone with a warning, because an owner
         holds every privilege on what it owns, whatever its ACL says. Let O(owner) own them.
       - V(app) and V(readonly) require O(owner).

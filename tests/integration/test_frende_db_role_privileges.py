@@ -226,3 +226,58 @@ def test_objects_the_role_owns_are_left_alone_and_warned_about(pg, appdb):
     assert any("owns app.owned_by_app" in w for w in result.get("warnings", [])), result.get("warnings")
     assert value(pg, "SELECT has_table_privilege(%s, 'app.owned_by_app', 'TRUNCATE')", (APP,), dbname=DB)
     pg.sql("DROP TABLE app.owned_by_app", dbname=DB)
+
+
+EXT_DB = "rt_extdb"
+EXT_VIEWS = ("pg_stat_statements", "pg_stat_statements_info")
+
+
+def ext_direct_privs(pg, name):
+    rows = pg.sql("SELECT a.privilege_type FROM pg_class c, aclexplode(c.relacl) a"
+                  " WHERE c.oid = %s::regclass AND a.grantee = %s::regrole ORDER BY 1",
+                  ("public." + name, APP), dbname=EXT_DB)
+    return [r[0] for r in rows]
+
+
+def test_extension_objects_are_not_granted_and_old_grants_are_revoked(pg, appdb):
+    """pg_stat_statements in public (as `frende-db-maintenance --action functions` makes it) is the
+    extension's, not the application's: the app role gets nothing on it, and what an earlier preset run
+    granted there is taken back."""
+    pg.sql("DROP DATABASE IF EXISTS %s" % EXT_DB)
+    pg.sql("CREATE DATABASE %s" % EXT_DB)
+    pg.sql("CREATE EXTENSION pg_stat_statements SCHEMA public", dbname=EXT_DB)
+    pg.sql("CREATE TABLE public.orders (id bigserial PRIMARY KEY)", dbname=EXT_DB)
+    pg.sql("ALTER TABLE public.orders OWNER TO %s" % OWNER, dbname=EXT_DB)
+    args = app_args(database=EXT_DB, schemas=["public"])
+    try:
+        first = role(pg, diff=True, **args)
+        assert_ok(first, True)
+        assert not any("pg_stat_statements" in q for q in first["queries"]), first["queries"]
+        for name in EXT_VIEWS:
+            assert ext_direct_privs(pg, name) == [], name
+            assert "table public.%s" % name not in first["diff"]["after"]["privileges"]
+        assert ext_direct_privs(pg, "orders") == ["DELETE", "INSERT", "SELECT", "UPDATE"]
+        assert_ok(role(pg, **args), False)
+
+        # What the preset granted before it knew about extensions (ON ALL TABLES IN SCHEMA).
+        pg.sql("GRANT SELECT, INSERT, UPDATE, DELETE ON public.pg_stat_statements, public.pg_stat_statements_info"
+               " TO %s" % APP, dbname=EXT_DB)
+        checked = role(pg, check=True, diff=True, **args)
+        assert_ok(checked, True)
+        assert ext_direct_privs(pg, "pg_stat_statements") == ["DELETE", "INSERT", "SELECT", "UPDATE"]
+        cleaned = role(pg, diff=True, **args)
+        assert_ok(cleaned, True)
+        assert cleaned["queries"] == checked["queries"]
+        before, after = cleaned["diff"]["before"]["privileges"], cleaned["diff"]["after"]["privileges"]
+        for name in EXT_VIEWS:
+            assert before["table public.%s" % name] == ["SELECT", "INSERT", "UPDATE", "DELETE"]
+            assert after["table public.%s" % name] == []
+            assert ext_direct_privs(pg, name) == [], name
+        assert "table public.orders" not in before
+        assert ext_direct_privs(pg, "orders") == ["DELETE", "INSERT", "SELECT", "UPDATE"]
+        assert_ok(role(pg, **args), False)
+        # The extension's own grant to PUBLIC is not the preset's business and stays.
+        assert value(pg, "SELECT has_table_privilege('public', 'public.pg_stat_statements', 'SELECT')",
+                     dbname=EXT_DB)
+    finally:
+        pg.sql("DROP DATABASE %s" % EXT_DB)

@@ -69,8 +69,8 @@ def test_app_on_a_fresh_database_grants_everything_the_preset_names():
     assert render_all(plan.statements) == [
         'GRANT CONNECT ON DATABASE "appdb" TO "app"',
         'GRANT USAGE ON SCHEMA "public" TO "app"',
-        'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "public" TO "app"',
-        'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "public" TO "app"',
+        'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "public"."orders" TO "app"',
+        'GRANT USAGE, SELECT ON SEQUENCE "public"."orders_id_seq" TO "app"',
         'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "public" GRANT USAGE, SELECT ON SEQUENCES TO "app"',
         'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "public" '
         'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "app"',
@@ -97,13 +97,14 @@ def test_app_role_with_create_on_schema_loses_it_and_the_diff_says_so():
     assert plan.after["schema public"] == ["USAGE"]
 
 
-def test_only_tables_that_differ_are_named_and_one_statement_per_schema_runs():
+def test_only_tables_that_differ_are_named_and_the_same_change_is_one_statement():
     current = settled_app_state()
-    current["relations"] += [rel("new_a"), rel("new_b", "table", "SELECT", "TRUNCATE")]
+    current["relations"] += [rel("new_a"), rel("new_b", "table", "SELECT", "TRUNCATE"), rel("new_c")]
     plan = plan_privileges("app", "app", ["public"], current, owner="app_owner")
     assert render_all(plan.statements) == [
-        'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "public" TO "app"',
-        'REVOKE TRUNCATE ON ALL TABLES IN SCHEMA "public" FROM "app"',
+        'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "public"."new_a", "public"."new_c" TO "app"',
+        'GRANT INSERT, UPDATE, DELETE ON TABLE "public"."new_b" TO "app"',
+        'REVOKE TRUNCATE ON TABLE "public"."new_b" FROM "app"',
     ]
     assert "table public.orders" not in plan.before
     assert plan.before["table public.new_b"] == ["SELECT", "TRUNCATE"]
@@ -152,12 +153,49 @@ def test_readonly_revokes_writes_and_sequence_privileges():
     current = settled_app_state()
     plan = plan_privileges("app", "readonly", ["public"], current, owner="app_owner")
     assert render_all(plan.statements) == [
-        'REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "public" FROM "app"',
-        'REVOKE USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "public" FROM "app"',
+        'REVOKE INSERT, UPDATE, DELETE ON TABLE "public"."orders" FROM "app"',
+        'REVOKE USAGE, SELECT ON SEQUENCE "public"."orders_id_seq" FROM "app"',
         'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "public" REVOKE USAGE, SELECT ON SEQUENCES FROM "app"',
         'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "public" '
         'REVOKE INSERT, UPDATE, DELETE ON TABLES FROM "app"',
     ]
+
+
+# --- extension members ----------------------------------------------------------------
+
+def ext(name, *privs, kind="table"):
+    return dict(rel(name, kind, *privs), extension="pg_stat_statements")
+
+
+def test_extension_members_get_nothing_from_a_preset():
+    current = settled_app_state()
+    current["relations"] += [ext("pg_stat_statements"), ext("pg_stat_statements_info")]
+    for preset in ("app", "readonly", "none"):
+        plan = plan_privileges("app", preset, ["public"], current, owner="app_owner" if preset != "none" else None)
+        assert not any("pg_stat_statements" in s for s in render_all(plan.statements)), preset
+        assert "table public.pg_stat_statements" not in plan.before
+
+
+def test_what_a_role_holds_on_extension_members_is_revoked_and_shown():
+    current = settled_app_state()
+    current["relations"] += [ext("pg_stat_statements", *APP_TABLE), ext("pg_stat_statements_info", *APP_TABLE),
+                             ext("ext_seq", "USAGE", kind="sequence")]
+    plan = plan_privileges("app", "app", ["public"], current, owner="app_owner")
+    assert render_all(plan.statements) == [
+        'REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLE "public"."pg_stat_statements", '
+        '"public"."pg_stat_statements_info" FROM "app"',
+        'REVOKE USAGE ON SEQUENCE "public"."ext_seq" FROM "app"',
+    ]
+    assert plan.before["table public.pg_stat_statements"] == list(APP_TABLE)
+    assert plan.after["table public.pg_stat_statements"] == []
+    assert plan.after["sequence public.ext_seq"] == []
+
+
+def test_relation_names_from_the_catalog_are_quoted_not_refused():
+    current = settled_app_state()
+    current["relations"].append(rel('Odd "name"; x'))
+    plan = plan_privileges("app", "readonly", ["public"], current, owner="app_owner")
+    assert 'GRANT SELECT ON TABLE "public"."Odd ""name""; x" TO "app"' in render_all(plan.statements)
 
 
 # --- none -----------------------------------------------------------------------------
@@ -170,8 +208,8 @@ def test_none_revokes_everything_a_preset_grants_including_other_grantors_defaul
     assert render_all(plan.statements) == [
         'REVOKE CONNECT ON DATABASE "appdb" FROM "app"',
         'REVOKE USAGE ON SCHEMA "public" FROM "app"',
-        'REVOKE SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "public" FROM "app"',
-        'REVOKE USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "public" FROM "app"',
+        'REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLE "public"."orders" FROM "app"',
+        'REVOKE USAGE, SELECT ON SEQUENCE "public"."orders_id_seq" FROM "app"',
         'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "public" REVOKE USAGE, SELECT ON SEQUENCES FROM "app"',
         'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "public" '
         'REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM "app"',
