@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import datetime
 import json
-import sys
 import time
 
 import psycopg2
 import pytest
 
+from ansible_collections.frende.db.plugins.module_utils import _backup_catalog
 from tests.support.pgserver import PgServer, free_port
-from tests.support.playbook import collection_path, run_module, run_module_verbose, run_tasks
-
-sys.path.insert(0, str(collection_path()))
-from ansible_collections.frende.db.plugins.module_utils import _backup_catalog  # noqa: E402
+from tests.support.playbook import run_module, run_module_verbose, run_tasks
 
 MODULE = "frende.db.frende_db_health"
 CHECK_ORDER = ["connection", "ssl", "settings.max_connections", "settings.authentication_timeout",

@@ -1,17 +1,13 @@
 """Passwords: SCRAM verifiers computed by the module, idempotent, md5 upgraded, never leaked."""
 
 import secrets
-import sys
 
 import psycopg2
 import pytest
 from test_frende_db_role import assert_ok, drop_role, role, role_state
 
-from tests.support.playbook import collection_path, run_module_verbose
-
-if str(collection_path()) not in sys.path:
-    sys.path.insert(0, str(collection_path()))
-from ansible_collections.frende.db.plugins.module_utils._scram import parse_verifier, verifier_matches  # noqa: E402
+from ansible_collections.frende.db.plugins.module_utils._scram import parse_verifier, verifier_matches
+from tests.support.playbook import run_module_verbose
 
 
 def can_login(pg, name, password):
