@@ -16,7 +16,8 @@ INSTALLED = Path(VENV_BIN).parent.joinpath("lib").glob("python3*/site-packages/a
 VENV_COLLECTIONS = next(INSTALLED, None)
 
 # Paths that are development state, never part of the collection.
-NOT_SHIPPED = re.compile(r"(^|/)(\.venv|build|\.ci|\.git|\.pytest_cache|__pycache__|\.tox|\.ansible|\.cache)(/|$)"
+NOT_SHIPPED = re.compile(r"(^|/)(\.venv|build|\.ci|\.git|\.pytest_cache|__pycache__|\.tox|\.ansible|\.cache"
+                         r"|\.frende-db-pki)(/|$)"
                          r"|^bench/results(/|$)|^tests/output(/|$)|\.pyc$|\.tar\.gz$")
 SECRET_NAMES = re.compile(r"(^|/)(\.env|\.pgpass|\.vault_pass.*|id_(rsa|ecdsa|ed25519)|.*\.(key|pem|p12|pfx|age))$")
 PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----\s*\n[A-Za-z0-9+/=\s]{40,}-----END")
@@ -95,7 +96,10 @@ def test_build_ignore_keeps_development_state_out(tmp_path, galaxy):
     planted = [".venv/bin/python", "build/collections/x", "bench/results/run.json", ".ci/run",
                ".pytest_cache/v/x", "plugins/modules/__pycache__/m.cpython-311.pyc", "plugins/x.pyc",
                "tests/output/junit/x.xml", ".ansible/collections/x", ".tox/x", "frende-db-0.0.1.tar.gz",
-               "changelogs/.plugin-cache.yaml"]
+               "changelogs/.plugin-cache.yaml",
+               # the role's CA (private key included) next to an inventory or playbook
+               ".frende-db-pki/ca.key", "inventories/example/.frende-db-pki/ca.key",
+               "molecule/default/.frende-db-pki/ca.key"]
     for rel in planted + ["plugins/modules/kept.py"]:
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_text("x\n")
