@@ -129,7 +129,7 @@ options:
         held C(WITH GRANT OPTION)) are revoked, and the diff names every object that changes.
       - Objects that belong to an extension (members in C(pg_depend) with C(deptype='e'), for example the views
         C(pg_stat_statements) and C(pg_stat_statements_info) that C(CREATE EXTENSION pg_stat_statements) puts
-        into C(public)) are covered too, with no privilege: every preset grants nothing on them and revokes what
+        into C(public)) are covered too, with no privilege. Every preset grants nothing on them and revokes what
         the role holds on them directly (earlier versions granted the preset there). What the extension itself
         grants, such as C(SELECT) on C(pg_stat_statements) to C(PUBLIC), is left alone.
       - Tables and sequences are granted and revoked object by object (only those that differ), never with
