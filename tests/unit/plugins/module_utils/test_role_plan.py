@@ -1,7 +1,6 @@
 """Role attributes, passwords, memberships and dropping: plans and statements, no server."""
 
 import pytest
-from psycopg2 import sql
 
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._postgres import Secret
@@ -16,28 +15,7 @@ from ansible_collections.frende.db.plugins.module_utils._role_plan import (
     password_statement,
 )
 from ansible_collections.frende.db.plugins.module_utils._scram import scram_verifier
-
-
-def _walk(part):
-    if isinstance(part, sql.Composed):
-        return "".join(_walk(p) for p in part.seq)
-    if isinstance(part, sql.SQL):
-        return part.string
-    if isinstance(part, sql.Identifier):
-        return ".".join('"%s"' % s.replace('"', '""') for s in part.strings)
-    raise TypeError("unexpected %r" % (part,))
-
-
-def render(statement):
-    """A (composed, params) statement as text, without a server; secrets as <secret>."""
-    query, params = statement
-    shown = tuple("<secret>" if isinstance(p, Secret) else repr(p) for p in params)
-    return _walk(query) % shown if shown else _walk(query)
-
-
-def render_all(statements):
-    return [render(s) for s in statements]
-
+from ansible_collections.frende.db.tests.unit.plugins.module_utils.sql_text import render, render_all
 
 PLAIN = dict(login=True, superuser=False, createdb=False, createrole=False, replication=False,
              bypassrls=False, connection_limit=None, valid_until=None)
@@ -66,7 +44,7 @@ def test_new_role_with_limit_expiry_and_password_sends_values_as_parameters():
         "CONNECTION LIMIT 20 VALID UNTIL 'infinity' PASSWORD <secret>")
     assert params[0] == 20 and params[1] == "infinity"
     assert isinstance(params[2], Secret) and params[2].value == verifier
-    assert "s3cret" not in repr(params) and "s3cret" not in _walk(query)
+    assert "s3cret" not in repr(params) and "s3cret" not in render((query, ()))
 
 
 def test_existing_role_with_createdb_and_superuser_is_corrected():

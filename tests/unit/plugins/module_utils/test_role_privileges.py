@@ -1,10 +1,10 @@
 """Privilege presets: what is held vs what a preset wants -> exactly the statements needed."""
 
 import pytest
-from test_role_plan import render_all
 
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._role_plan import acl_changes, plan_privileges
+from ansible_collections.frende.db.tests.unit.plugins.module_utils.sql_text import render_all
 
 
 def state(database_privs=(), schemas=None, relations=(), default_acls=(), owner=None):
