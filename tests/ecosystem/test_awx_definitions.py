@@ -354,3 +354,21 @@ def test_awx_configure_reads_every_definition_it_is_given():
     assert sorted(credentials["vars"]["__frende_db_awx_inputs"]) == sorted(TYPES)
     assert sorted(credentials["vars"]["__frende_db_awx_inputs"]["tls"]) == sorted(
         f["id"] for f in TYPES["tls"]["inputs"]["fields"])
+
+
+def test_awx_configure_sends_awx_its_templates_unrendered(tmp_path):
+    # All settings given; AWX is a closed port, so the run ends at the first
+    # call to it, with the arguments of that call in the -vvv output.
+    pem = tmp_path / "x.pem"
+    pem.write_text("not a certificate\n")
+    password = "Not-For-The-Log-4712"
+    files = ["-e", "frende_db_awx_tls_cert_file=%s" % pem, "-e", "frende_db_awx_tls_key_file=%s" % pem,
+             "-e", "frende_db_awx_tls_ca_file=%s" % pem]
+    proc = run_configure("-e", "frende_db_awx_scm_url=https://git.example.org/frende/db.git", *files, "-vvv",
+                         env={"CONTROLLER_HOST": "https://127.0.0.1:9", "DB_APP_PASSWORD": password})
+    assert proc.returncode != 0
+    assert "There was an unknown error when trying to connect to https://127.0.0.1:9/api/v2/credential_types/" \
+        in proc.stdout
+    assert '"DB_APP_PASSWORD": "{{ db_app_password }}"' in proc.stdout
+    assert '"frende_db_ssl_key": "{{ tower.filename.key }}"' in proc.stdout
+    assert password not in proc.stdout + proc.stderr
