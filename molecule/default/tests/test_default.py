@@ -83,6 +83,9 @@ def test_a_wrong_password_is_rejected_and_reported_by_the_health_check():
     failed_auth = [c for c in report["checks"] if c["name"] == "failed_auth"][0]
     assert failed_auth["value"]["count"] >= 1
     assert failed_auth["value"]["by_user"].get("frende_app", 0) >= 1
+    # The role's health task connects as postgres over the Unix socket: TLS does not apply there.
+    ssl = [c for c in report["checks"] if c["name"] == "ssl"][0]
+    assert ssl["status"] == "healthy" and ssl["value"]["local_socket"] is True, ssl
 
 
 def test_the_intruder_is_rejected_whatever_it_tries():
@@ -132,6 +135,15 @@ def test_only_postgres_can_create_roles_or_databases():
     limit = psql_postgres("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'frende_app';").stdout.strip()
     assert limit == "150"
     assert psql_postgres("SELECT pg_has_role('frende_monitor', 'pg_monitor', 'member');").stdout.strip() == "t"
+
+
+def test_the_app_role_holds_nothing_on_the_extension_views():
+    """pg_stat_statements lives in public, but it is the extension's, not the application's."""
+    held = psql_postgres("SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a "
+                         "WHERE c.oid IN ('public.pg_stat_statements'::regclass, "
+                         "'public.pg_stat_statements_info'::regclass) "
+                         "AND a.grantee = 'frende_app'::regrole;").stdout.strip()
+    assert held == "0"
 
 
 def test_monitoring_functions_work_for_the_monitoring_role_and_are_not_security_definer():
