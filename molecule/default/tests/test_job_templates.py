@@ -96,6 +96,7 @@ def test_the_setup_job_without_the_database_credential_stops_before_any_change(c
     job = controller.launch("playbooks/setup.yml", credentials=["tls"])
     assert job.status == "failed" and job.rc != 0
     assert [task for host, task in job.failed_tasks()] == ["Check that the application password is set"]
+    assert "frende_db_app_password is empty. Export DB_APP_PASSWORD" in job.stdout
     assert job.changed_results() == []
 
 
