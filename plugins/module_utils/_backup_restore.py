@@ -22,8 +22,7 @@ from ansible_collections.frende.db.plugins.module_utils._backup_verify import (
     VerifyFailed, check_identity_file, decompress_stages, quick_verify, set_path)
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._postgres import MAX_IDENTIFIER_BYTES, validate_identifier
-from ansible_collections.frende.db.plugins.module_utils._backup_load import restore_custom
-from ansible_collections.frende.db.plugins.module_utils._process import CountingSink, Pipeline, Worker
+from ansible_collections.frende.db.plugins.module_utils._process import CountingSink, Pipeline, Worker, run
 
 
 def stamp_now():
@@ -144,11 +143,12 @@ def restore_into(ctx, admin, entry, new_db, props, dump_path, no_owner=False):
     notes = []
     try:
         start = time.monotonic()
-        split = []
         if entry["format"] == "custom":
+            argv = [ctx.binary("pg_restore"), "--jobs=%d" % ctx.p["jobs"], "--exit-on-error", "--dbname=%s" % new_db]
             if no_owner:
+                argv += ["--no-owner", "--no-privileges"]
                 notes.append("restored without owners and grants (roles missing here)")
-            split = restore_custom(ctx, dump_path, new_db, no_owner)
+            run(argv + [dump_path], ctx.env(restore=True), "pg_restore into %s" % new_db)
         else:
             with Pipeline([[ctx.program("gzip"), "-d", "-c", entry["path"]],
                            [ctx.binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
@@ -168,7 +168,7 @@ def restore_into(ctx, admin, entry, new_db, props, dump_path, no_owner=False):
         if props:
             notes += bdb.apply_properties(admin, new_db, props, bdb.existing_roles(admin))
         return dict(database=new_db, load_s=round(load_s, 3), count_s=round(count_s, 3), tables=counts,
-                    rows_checked=expected is not None, notes=notes, split_entries=split)
+                    rows_checked=expected is not None, notes=notes)
     except BaseException:
         bdb.drop_database(admin, new_db)
         raise
@@ -282,7 +282,7 @@ def restore(ctx):
                           duration_s=duration)
         result = dict(backup=entry["name"], database=live, previous_database=kept, duration_s=duration,
                       verify_s=round(verify_s, 3), load_s=loaded["load_s"], count_s=loaded["count_s"],
-                      tables=loaded["tables"], split_entries=loaded["split_entries"], rows_checked=loaded["rows_checked"],
+                      tables=loaded["tables"], rows_checked=loaded["rows_checked"],
                       globals=globals_result, roles_missing=plan["missing"], notes=loaded["notes"])
         return dict(changed=True, restore=result, verification=verification, duration_s=duration,
                     msg="Restored %s into %s in %.1f s%s." % (

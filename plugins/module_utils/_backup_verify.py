@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 
 from ansible_collections.frende.db.plugins.module_utils import _backup_catalog as catalog
-from ansible_collections.frende.db.plugins.module_utils._backup_archive import add_data_offsets
 from ansible_collections.frende.db.plugins.module_utils._backup_files import PartialFile
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._process import (
@@ -192,8 +191,6 @@ def _read_dump(ctx, directory, manifest, identity_file, checks, result, material
             fed = pipe.wait()
         if part:
             part.close_unsynced()
-            # Streamed dumps lack data offsets; recording them lets pg_restore -j workers seek.
-            result["offsets_added"] = add_data_offsets(part.path)
     except DiskFullError:
         if part:
             part.discard()

@@ -551,29 +551,3 @@ def test_a_full_disk_gives_a_clear_error_and_leaves_nothing(pg, bk):
     finally:
         subprocess.run(["umount", str(bk["dir"])], check=False)
         drop_databases(pg, big)
-
-
-def test_a_big_table_is_loaded_over_several_copy_sessions(pg, bk):
-    """Tables with more than 64 MiB of data are split over --jobs COPY sessions; the data stays identical."""
-    db = DB + "_split"
-    drop_databases(pg, db)
-    pg.sql('CREATE DATABASE "%s"' % db)
-    pg.sql("CREATE SEQUENCE note_ids; CREATE TABLE notes (id bigint PRIMARY KEY DEFAULT nextval('note_ids'), "
-           "body text NOT NULL, tag text); CREATE TABLE small (k int PRIMARY KEY, v text);"
-           "INSERT INTO notes (body, tag) SELECT md5(g::text) || repeat(' x', 20) || E'\\ttab\\\\slash\\nline', "
-           "CASE WHEN g % 3 = 0 THEN NULL ELSE 't' || g % 7 END FROM generate_series(1, 700000) g;"
-           "INSERT INTO small VALUES (1, 'a'), (2, NULL); CREATE INDEX notes_tag ON notes (tag)", dbname=db)
-    try:
-        before = checksums(pg, db)
-        manifest = backup(pg, bk, database=db)
-        proc, doc = run_cli(pg, "--action", "restore", "--backup-file", manifest["name"], "--target-database",
-                            db + "_copy", "--jobs", "2", *bk["flags"])
-        assert proc.returncode == 0, proc.stderr
-        assert len(doc["restore"]["split_entries"]) == 1
-        assert doc["verification"]["offsets_added"] == 2
-        assert checksums(pg, db + "_copy") == before
-        next_id = "SELECT nextval('note_ids')"
-        assert pg.sql(next_id, dbname=db + "_copy") == pg.sql(next_id, dbname=db)
-        assert pg.sql("SELECT count(*) FROM pg_indexes WHERE indexname = 'notes_tag'", dbname=db + "_copy") == [(1,)]
-    finally:
-        drop_databases(pg, db)
