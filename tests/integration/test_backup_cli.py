@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.backup_helpers import (
     APP_PASSWORD, COMMAND, age_identity, checksums, create_app_db, databases, drop_databases, run_cli,
-    secret_key_of)
+    secret_key_of, watch_command_lines)
 from tests.support.pgserver import PgServer
 
 DB = "bkcli"
@@ -459,28 +459,10 @@ def test_config_file_and_flags(pg, bk, app_db, tmp_path):
 
 
 def test_no_secret_in_log_command_lines_or_server_log(pg, bk, app_db):
-    seen = []
-    stop = threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            for pid in os.listdir("/proc"):
-                if pid.isdigit():
-                    try:
-                        seen.append(Path("/proc/%s/cmdline" % pid).read_bytes().replace(b"\0", b" ").decode())
-                    except OSError:
-                        pass
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=watch)
-    thread.start()
-    try:
+    with watch_command_lines() as seen:
         backup(pg, bk)
         proc, doc = run_cli(pg, "--action", "drill", *bk["flags"])
         assert proc.returncode == 0, proc.stderr
-    finally:
-        stop.set()
-        thread.join()
     assert any("pg_dump" in line for line in seen), "the watcher saw no pg_dump: the check proves nothing"
     assert not [line for line in seen if pg.password in line]
     assert pg.password not in bk["log"].read_text()

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.backup_helpers import (
-    APP_PASSWORD, checksums, create_app_db, database_facts, databases, drop_databases)
+    APP_PASSWORD, checksums, create_app_db, database_facts, databases, drop_databases, watch_command_lines)
 from tests.support.playbook import run_module, run_module_verbose
 
 DB = "bkmod"
@@ -182,28 +181,10 @@ def test_bad_input_fails_clearly_and_changes_nothing(pg, bk, app_db, options, fr
 
 
 def test_password_never_leaks(pg, bk, app_db):
-    seen = []
-    stop = threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            for pid in os.listdir("/proc"):
-                if pid.isdigit():
-                    try:
-                        seen.append(Path("/proc/%s/cmdline" % pid).read_bytes().replace(b"\0", b" ").decode())
-                    except OSError:
-                        pass
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=watch)
-    thread.start()
-    try:
+    with watch_command_lines() as seen:
         text = run_module_verbose(MODULE, args(pg, bk, action="backup", database=DB))
         text += run_module_verbose(MODULE, args(pg, bk, action="restore", backup_file="latest",
                                                 target_database=DB + "_leak"))
-    finally:
-        stop.set()
-        thread.join()
     assert "changed: [localhost]" in text
     assert "pg_dump" in " ".join(seen)
     assert pg.password not in text

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,6 +96,34 @@ def run_cli(pg, *args, env=None, timeout=600, json_out=True, **popen):
     if json_out and proc.stdout.strip().startswith("{"):
         doc = json.loads(proc.stdout)
     return proc, doc
+
+
+@contextlib.contextmanager
+def watch_command_lines(interval=0.01):
+    """Collects the command line of every process seen while the block runs (a list, filled as it goes).
+
+    A secret on a command line is visible to every user of the host in /proc.
+    """
+    seen = []
+    stop = threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for pid in os.listdir("/proc"):
+                if pid.isdigit():
+                    try:
+                        seen.append(Path("/proc/%s/cmdline" % pid).read_bytes().replace(b"\0", b" ").decode())
+                    except OSError:
+                        pass
+            time.sleep(interval)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join()
 
 
 def age_identity(directory, name="identity.txt"):
