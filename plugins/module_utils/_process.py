@@ -203,28 +203,23 @@ class Pipeline:
 
 def _feed(path, stdin):
     """Write ``path`` into a child's stdin while hashing it; keep hashing if the child stops reading."""
-    digest = hashlib.sha256()
-    size = 0
     writing = True
+
+    def write(chunk):
+        nonlocal writing
+        if writing:
+            try:
+                stdin.write(chunk)
+            except (BrokenPipeError, ValueError, OSError):
+                writing = False
+
     try:
-        with open(path, "rb", buffering=0) as handle:
-            while True:
-                chunk = handle.read(CHUNK)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                size += len(chunk)
-                if writing:
-                    try:
-                        stdin.write(chunk)
-                    except (BrokenPipeError, ValueError, OSError):
-                        writing = False
+        return sha256_file(path, each=write)
     finally:
         try:
             stdin.close()
         except OSError:
             pass
-    return digest.hexdigest(), size
 
 
 class HashingFile:
@@ -343,7 +338,8 @@ class Worker(threading.Thread):
         return self.result
 
 
-def sha256_file(path):
+def sha256_file(path, each=None):
+    """(hex SHA-256, size) of the file at ``path``; ``each(chunk)`` sees every chunk read."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb", buffering=0) as handle:
@@ -353,6 +349,8 @@ def sha256_file(path):
                 break
             digest.update(chunk)
             size += len(chunk)
+            if each is not None:
+                each(chunk)
     return digest.hexdigest(), size
 
 
