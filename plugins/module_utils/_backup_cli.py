@@ -14,12 +14,12 @@ error, 3 a drill that ran but missed its RTO/RPO target, 143 terminated.
 from __future__ import annotations
 
 import argparse
-import configparser
 import json
 import os
 import signal
 import sys
 
+from ansible_collections.frende.db.plugins.module_utils import _command as command
 from ansible_collections.frende.db.plugins.module_utils._backup_engine import run_action
 from ansible_collections.frende.db.plugins.module_utils._backup_options import (
     ACTIONS, DEFAULT_CONFIG, OPTIONS)
@@ -27,9 +27,10 @@ from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbE
 from ansible_collections.frende.db.plugins.module_utils._postgres import SSL_MODES
 
 PROG = "frende-db-backup"
+SECTION = "backup"
 CONNECTION_TYPES = dict(login_host="str", login_port="int", login_user="str", login_unix_socket="path",
                         login_db="str", ssl_mode="str", ssl_rootcert="path", connect_timeout="int")
-SECRET_KEYS = ("login_password", "password", "pgpassword")
+CONNECTION_DEFAULTS = dict(login_port=5432, login_user="postgres", ssl_mode="prefer", connect_timeout=10)
 
 
 class Terminated(BaseException):
@@ -42,94 +43,37 @@ def option_types():
     return types
 
 
-def convert(key, value, source):
-    """A config/flag string -> the option's type; raises FrendeDbError naming the source."""
+def choices_of(key):
+    return SSL_MODES if key == "ssl_mode" else OPTIONS.get(key, {}).get("choices")
+
+
+def convert(key, setting):
+    """A setting's text -> the option's type; the error names the flag, variable or file key."""
+    value, where = setting.value, setting.where
     kind = option_types()[key]
-    text = value.strip() if isinstance(value, str) else value
+    if choices_of(key):
+        return command.to_choice(value, where, choices_of(key))
     if kind == "int":
-        try:
-            return int(text)
-        except (TypeError, ValueError):
-            raise FrendeDbError("%s: %s must be a whole number, got %r." % (source, key, value))
+        return command.to_int(value, where)
     if kind == "bool":
-        lowered = str(text).lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise FrendeDbError("%s: %s must be true or false, got %r." % (source, key, value))
-    if kind == "list":
-        return text  # split into recipients by the engine (whitespace or commas)
+        return command.to_bool(value, where)
+    text = value.strip() if isinstance(value, str) else value
     if kind == "path":
-        return os.path.expanduser(text)
-    return text
+        return command.to_path(os.path.expanduser(text), where)
+    return text  # str, and list: the engine splits recipients on whitespace or commas
 
 
-def read_config(path, explicit):
-    """Options from the INI file (section [backup]); a missing default file is not an error."""
-    if not os.path.exists(path):
-        if explicit:
-            raise FrendeDbError("The config file %s does not exist." % path)
-        return {}
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path, "r", encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except (OSError, configparser.Error) as exc:
-        raise FrendeDbError("Cannot read the config file %s: %s" % (path, str(exc).splitlines()[0]))
-    if not parser.has_section("backup"):
-        raise FrendeDbError("The config file %s has no [backup] section." % path)
-    known = option_types()
-    params = {}
-    for key, value in parser.items("backup"):
-        if key in SECRET_KEYS:
-            raise FrendeDbError("%s: %s is not accepted: the password comes only from PGPASSWORD or ~/.pgpass "
-                                "(mode 0600) of the user running %s." % (path, key, PROG))
-        if key == "action":
-            raise FrendeDbError("%s: action is chosen on the command line (--action), not in the config." % path)
-        if key not in known:
-            raise FrendeDbError("%s: unknown key %r in [backup]; known keys: %s." % (path, key, ", ".join(sorted(known))))
-        params[key] = convert(key, value, path)
-    return params
+def settings(flags, config_path, explicit, environ):
+    """The engine's params: defaults < PG* environment < config file < flags (None in ``flags``: not given).
 
-
-def from_environment(environ):
-    """Connection options implied by libpq's PG* variables (so the tool sees what pg_dump sees)."""
-    params = {}
-    host = environ.get("PGHOST")
-    if host:
-        params["login_unix_socket" if host.startswith("/") else "login_host"] = host
-    for var, key in (("PGPORT", "login_port"), ("PGCONNECT_TIMEOUT", "connect_timeout")):
-        if environ.get(var):
-            params[key] = convert(key, environ[var], var)
-    for var, key in (("PGUSER", "login_user"), ("PGSSLMODE", "ssl_mode"), ("PGSSLROOTCERT", "ssl_rootcert"),
-                     ("PGDATABASE", "login_db")):
-        if environ.get(var):
-            params[key] = environ[var]
-    return params
-
-
-CONNECTION_DEFAULTS = dict(login_port=5432, login_user="postgres", ssl_mode="prefer", connect_timeout=10)
-
-
-def merge_params(flags, config, environ):
-    """defaults < PG* environment < config file < flags (None in ``flags`` means not given)."""
-    params = dict(CONNECTION_DEFAULTS)
-    params.update(from_environment(environ))
-    given = dict((key, convert(key, value, "--" + key.replace("_", "-")) if isinstance(value, str) else value)
-                 for key, value in flags.items() if value is not None)
-    for source in (config, given):
-        if source.get("login_host") and source.get("login_unix_socket"):
-            raise FrendeDbError("login_host and login_unix_socket are mutually exclusive; give one of them.")
-        # A later source naming a host replaces an earlier socket, and the other way round.
-        if source.get("login_host"):
-            params.pop("login_unix_socket", None)
-        if source.get("login_unix_socket"):
-            params.pop("login_host", None)
-        params.update(source)
-    if params.get("ssl_mode") not in SSL_MODES:
-        raise FrendeDbError("ssl_mode must be one of %s, got %r." % (", ".join(SSL_MODES), params.get("ssl_mode")))
-    return params
+    Options left unset get the engine's defaults (_backup_options.normalize).
+    """
+    merged = command.merge(
+        command.defaults(CONNECTION_DEFAULTS),
+        command.environment(environ, database_key="login_db"),
+        command.read_config(config_path, SECTION, option_types(), explicit, PROG),
+        command.flags(flags))
+    return dict((key, convert(key, setting)) for key, setting in merged.items())
 
 
 HELP = dict(
@@ -242,11 +186,8 @@ def main(argv, environ=None, out=None, err=None):
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     flags = dict((key, getattr(args, key)) for key in option_types())
-    flags["action"] = None
     try:
-        config_path = args.config or DEFAULT_CONFIG
-        params = merge_params(dict((k, v) for k, v in flags.items() if k != "action"),
-                              read_config(config_path, explicit=args.config is not None), environ)
+        params = settings(flags, args.config or DEFAULT_CONFIG, args.config is not None, environ)
         params["action"] = args.action
         result = run_action(params, check_mode=args.check, tool=PROG)
     except Terminated as exc:

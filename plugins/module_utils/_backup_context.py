@@ -14,8 +14,8 @@ import shutil
 
 from ansible_collections.frende.db.plugins.module_utils import _postgres as pg
 from ansible_collections.frende.db.plugins.module_utils._backup_files import owner_ids
-from ansible_collections.frende.db.plugins.module_utils._backup_log import EventLog
 from ansible_collections.frende.db.plugins.module_utils._backup_options import normalize
+from ansible_collections.frende.db.plugins.module_utils._command import EventLog
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 
 TOOL_VERSION = "0.1.0"  # kept equal to galaxy.yml's version by a unit test

@@ -109,7 +109,7 @@ def backup(ctx):
             if p.get("work_dir"):
                 leftovers += remove_files(stale_partials(p["work_dir"]))
             for path in leftovers:
-                ctx.log.event("backup", "leftover-removed", file=os.path.basename(path))
+                ctx.log.warning("backup", "leftover-removed", file=os.path.basename(path))
             return _backup_locked(ctx, conn, server_version, props, encrypted, recipients, leftovers)
     finally:
         conn.close()
@@ -123,8 +123,8 @@ def _backup_locked(ctx, conn, server_version, props, encrypted, recipients, left
     clock = time.monotonic()
     name = unique_name(directory, database, started)[0]
     files = catalog.set_files(name, p["compression"], encrypted)
-    ctx.log.event("backup", "start", database=database, name=name, compression=p["compression"],
-                  encrypted=encrypted)
+    ctx.log.info("backup", "start", database=database, name=name, compression=p["compression"],
+                 encrypted=encrypted)
     parts = []
     committed = []
     snap = None
@@ -197,13 +197,13 @@ def _backup_locked(ctx, conn, server_version, props, encrypted, recipients, left
         remove_files(committed)
         if snap is not None:
             snap.close()
-        ctx.log.event("backup", "failed", database=database, name=name, msg=str(exc) or type(exc).__name__)
+        ctx.log.error("backup", "failed", database=database, name=name, msg=str(exc) or type(exc).__name__)
         raise
     finally:
         if snap is not None and not snap.closed:
             snap.close()
-    ctx.log.event("backup", "done", database=database, name=name, size=manifest["size"],
-                  duration_s=manifest["duration_s"], tables=len(counts), encrypted=encrypted)
+    ctx.log.info("backup", "done", database=database, name=name, size=manifest["size"],
+                 duration_s=manifest["duration_s"], tables=len(counts), encrypted=encrypted)
     return dict(changed=True, backup=manifest, path=os.path.join(directory, files["dump"]),
                 duration_s=manifest["duration_s"], leftovers_removed=[os.path.basename(x) for x in leftovers],
                 msg="Backed up database %s as %s (%d bytes, %.1f s)." % (

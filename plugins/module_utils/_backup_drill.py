@@ -63,7 +63,7 @@ def drill(ctx):
                             entry["name"], p["rto_target"], format_duration(data_age), p["rpo_target"]))
     ctx.log.open_check()
     ensure_dir(p["backup_dir"], ctx.ids)
-    ctx.log.event("drill", "start", backup=entry["name"])
+    ctx.log.info("drill", "start", backup=entry["name"])
     error = None
     verification, loaded, seconds = None, None, None
     try:
@@ -94,9 +94,9 @@ def drill(ctx):
                % ("passed" if verdict["passed"] else "FAILED",
                   format_duration(seconds) if seconds is not None else "failed", p["rto_target"],
                   format_duration(data_age), p["rpo_target"]))
-    ctx.log.event("drill", "passed" if verdict["passed"] else "failed", backup=entry["name"],
-                  achieved_rto_s=seconds, achieved_rpo_s=round(data_age, 1), rto_target=p["rto_target"],
-                  rpo_target=p["rpo_target"], report=os.path.basename(path),
+    ctx.log.write("INFO" if verdict["passed"] else "ERROR", "drill", "passed" if verdict["passed"] else "failed",
+                  backup=entry["name"], achieved_rto_s=seconds, achieved_rpo_s=round(data_age, 1),
+                  rto_target=p["rto_target"], rpo_target=p["rpo_target"], report=os.path.basename(path),
                   msg=error or "; ".join(verdict["findings"]) or None)
     if not verdict["passed"]:
         raise FrendeDbError("Restore drill failed: %s. Report: %s" % (error or "; ".join(verdict["findings"]), path),

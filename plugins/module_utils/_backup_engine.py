@@ -118,8 +118,8 @@ def verify_action(ctx):
                   error=error, rows=rows)
     if not ctx.check_mode:
         write_json(directory, entry["name"] + catalog.VERIFY_SUFFIX, record, ctx.ids)
-        ctx.log.event("verify", "ok" if error is None else "failed", backup=entry["name"], level=record["level"],
-                      msg=error)
+        ctx.log.write("INFO" if error is None else "ERROR", "verify", "ok" if error is None else "failed",
+                      backup=entry["name"], level=record["level"], msg=error)
     if error:
         raise FrendeDbError(error, verification=record)
     note = ""
@@ -150,8 +150,8 @@ def cleanup_action(ctx):
         for name in sorted(remove):
             files = remove_files(set_file_paths(directory, by_name[name]))
             removed_files += [os.path.basename(f) for f in files]
-            ctx.log.event("cleanup", "removed", backup=name, files=len(files),
-                          finished_at=by_name[name]["finished_at"].isoformat())
+            ctx.log.info("cleanup", "removed", backup=name, files=len(files),
+                         finished_at=by_name[name]["finished_at"].isoformat())
     return dict(changed=True, removed=sorted(remove), kept=sorted(keep), removed_files=sorted(removed_files),
                 diff=diff, msg="Removed %d backup(s) older than %d days (kept the newest %d): %s." % (
                     len(remove), p["retention_days"], p["keep_min"], ", ".join(sorted(remove))))

@@ -19,6 +19,7 @@ import pwd
 import time
 
 from ansible_collections.frende.db.plugins.module_utils import _backup_catalog as catalog
+from ansible_collections.frende.db.plugins.module_utils._command import os_user_ids
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._process import disk_full, pid_alive
 
@@ -27,14 +28,11 @@ LOCK_NAME = ".frende-db-backup.lock"
 
 def owner_ids(owner):
     """(uid, gid) to give files to when running as root; None otherwise."""
-    if os.geteuid() != 0:
-        return None
     try:
-        entry = pwd.getpwnam(owner)
+        return os_user_ids(owner)
     except KeyError:
         raise FrendeDbError("owner %r is not a user on this host; set owner to the database OS user "
                             "(usually postgres)." % owner)
-    return entry.pw_uid, entry.pw_gid
 
 
 def describe_owner(ids):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.frende.db.plugins.module_utils._command import to_choice, to_int, to_path
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._postgres import validate_identifier
 from ansible_collections.frende.db.plugins.module_utils._units import parse_duration
@@ -57,23 +58,6 @@ OPTIONS = dict(
 )
 
 
-def _absolute(params, key):
-    value = params.get(key)
-    if value is not None and not os.path.isabs(value):
-        raise FrendeDbError("%s must be an absolute path, got %r." % (key, value))
-
-
-def _at_least(params, key, minimum, maximum=None):
-    value = params.get(key)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise FrendeDbError("%s must be a whole number, got %r." % (key, value))
-    if value < minimum or (maximum is not None and value > maximum):
-        bounds = "at least %d" % minimum if maximum is None else "between %d and %d" % (minimum, maximum)
-        raise FrendeDbError("%s must be %s, got %d." % (key, bounds, value))
-
-
 def parse_recipients(value):
     """age recipients from a list or from text separated by whitespace or commas."""
     if value is None:
@@ -97,12 +81,9 @@ def normalize(params):
     """Check every option and return a copy with parsed values (``*_s`` seconds, lists)."""
     p = dict((key, spec.get("default")) for key, spec in OPTIONS.items())
     p.update(dict((k, v) for k, v in params.items() if v is not None))
-    if p["action"] not in ACTIONS:
-        raise FrendeDbError("action must be one of %s, got %r." % (", ".join(ACTIONS), p["action"]))
+    p["action"] = to_choice(p["action"], "action", ACTIONS)
     for key in ("compression", "globals"):
-        choices = OPTIONS[key]["choices"]
-        if p[key] not in choices:
-            raise FrendeDbError("%s must be one of %s, got %r." % (key, ", ".join(choices), p[key]))
+        p[key] = to_choice(p[key], key, OPTIONS[key]["choices"])
     for key in ("database", "target_database"):
         if p.get(key) is not None:
             validate_identifier(p[key], key)
@@ -111,13 +92,13 @@ def normalize(params):
     if p["action"] == "restore" and not p.get("backup_file"):
         raise FrendeDbError("action restore needs backup_file: a file in backup_dir, a set name, or 'latest'.")
     for key in ("backup_dir", "log_file", "work_dir", "identity_file", "encrypt_recipients_file", "ssl_rootcert"):
-        _absolute(p, key)
-    _at_least(p, "retention_days", 1)
-    _at_least(p, "keep_min", 1)
-    _at_least(p, "jobs", 1, MAX_JOBS)
-    low, high = LEVEL_RANGES[p["compression"]]
-    _at_least(p, "compression_level", low, high)
-    if p.get("compression_level") is None:
+        p[key] = to_path(p.get(key), key, absolute=True)
+    for key, minimum, maximum in (("retention_days", 1, None), ("keep_min", 1, None), ("jobs", 1, MAX_JOBS)):
+        if p.get(key) is not None:
+            p[key] = to_int(p[key], key, minimum, maximum)
+    if p.get("compression_level") is not None:
+        p["compression_level"] = to_int(p["compression_level"], "compression_level", *LEVEL_RANGES[p["compression"]])
+    else:
         p["compression_level"] = DEFAULT_LEVELS[p["compression"]]
     if p.get("jobs") is None:
         p["jobs"] = max(1, min(os.cpu_count() or 1, MAX_JOBS))

@@ -246,13 +246,13 @@ def restore(ctx):
         ctx.log.open_check()
         work_dir = p.get("work_dir") or p["backup_dir"]
         with BackupLock(p["backup_dir"], "restore", p["lock_timeout_s"], ctx.ids):
-            ctx.log.event("restore", "start", backup=entry["name"], database=live)
+            ctx.log.info("restore", "start", backup=entry["name"], database=live)
             start = time.monotonic()
             try:
                 verification = quick_verify(ctx, entry, identity, materialize_dir=work_dir)
                 verify_s = time.monotonic() - start
             except VerifyFailed as exc:
-                ctx.log.event("restore", "refused", backup=entry["name"], database=live, msg=str(exc))
+                ctx.log.error("restore", "refused", backup=entry["name"], database=live, msg=str(exc))
                 raise FrendeDbError("Refusing to restore: %s. Nothing was changed." % exc,
                                     verification=exc.details.get("verification"))
             try:
@@ -269,7 +269,7 @@ def restore(ctx):
                     if not p["keep_previous"]:
                         bdb.drop_database(admin, previous)
             except BaseException as exc:
-                ctx.log.event("restore", "failed", backup=entry["name"], database=live,
+                ctx.log.error("restore", "failed", backup=entry["name"], database=live,
                               msg=str(exc) or type(exc).__name__)
                 raise
             finally:
@@ -278,8 +278,8 @@ def restore(ctx):
             duration = round(time.monotonic() - start, 3)
             verification.pop("dump_path", None)
             kept = previous if previous and p["keep_previous"] else None
-            ctx.log.event("restore", "done", backup=entry["name"], database=live, previous=kept,
-                          duration_s=duration)
+            ctx.log.info("restore", "done", backup=entry["name"], database=live, previous=kept,
+                         duration_s=duration)
         result = dict(backup=entry["name"], database=live, previous_database=kept, duration_s=duration,
                       verify_s=round(verify_s, 3), load_s=loaded["load_s"], count_s=loaded["count_s"],
                       tables=loaded["tables"], rows_checked=loaded["rows_checked"],

@@ -16,9 +16,11 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from tests.support import log_lines
 from tests.support.backup_helpers import (
     APP_PASSWORD, COMMAND, age_identity, checksums, create_app_db, databases, drop_databases, run_cli,
     secret_key_of, watch_command_lines)
+from tests.support.log_lines import find
 from tests.support.pgserver import PgServer
 
 DB = "bkcli"
@@ -78,8 +80,10 @@ def test_round_trip_restores_identical_data_and_keeps_the_old_database(pg, bk, a
         cur.execute("SELECT count(*) FROM users")  # search_path = app, public
         assert cur.fetchone()[0] == 200
     conn.close()
-    log = bk["log"].read_text()
-    assert "action=backup event=done" in log and "action=restore event=done" in log
+    entries = log_lines.read(bk["log"])  # every line in the one format
+    assert {e["prog"] for e in entries} == {"frende-db-backup"}
+    assert find(entries, "INFO", "backup", "done", database=DB, name=name, encrypted="no")
+    assert find(entries, "INFO", "restore", "done", backup=name, database=DB, previous=previous)
 
 
 def test_human_list_newest_first_with_legacy(pg, bk, app_db):
@@ -222,7 +226,8 @@ def test_killed_backup_leaves_nothing_usable_and_is_cleaned_next_time(pg, bk, tm
         assert proc2.returncode == 0, proc2.stderr
         leftovers = [f for f in os.listdir(bk["dir"]) if f.endswith(".partial")]
         assert leftovers == []
-        assert "leftover-removed" in bk["log"].read_text()
+        removed = find(log_lines.read(bk["log"]), "WARNING", "backup", "leftover-removed")
+        assert partial in [entry["fields"]["file"] for entry in removed]
     finally:
         drop_databases(pg, big)
 
@@ -246,7 +251,8 @@ def test_sigterm_removes_partial_files(pg, bk):
         err = proc.communicate(timeout=60)[1]
         assert proc.returncode == 143, err
         assert [f for f in os.listdir(bk["dir"]) if not f.startswith(".frende-db-backup.lock")] == []
-        assert "event=failed" in bk["log"].read_text() and "SIGTERM" in bk["log"].read_text()
+        failed, = find(log_lines.read(bk["log"]), "ERROR", "backup", "failed", database=big)
+        assert failed["fields"]["msg"] == "terminated by SIGTERM"
     finally:
         drop_databases(pg, big)
 
@@ -283,7 +289,8 @@ def test_cleanup_keeps_keep_min_and_check_mode_removes_nothing(pg, bk, app_db):
     assert sorted(doc["kept"]) == sorted([manifest["name"], newer, old[0]])
     remaining = os.listdir(bk["dir"])
     assert not [f for f in remaining if any(f.startswith(n) for n in old[1:])]
-    assert bk["log"].read_text().count("action=cleanup event=removed") == 3
+    removed = find(log_lines.read(bk["log"]), "INFO", "cleanup", "removed")
+    assert sorted(entry["fields"]["backup"] for entry in removed) == sorted(old[1:])
     proc, doc = run_cli(pg, "--action", "cleanup", "--keep-min", "3", *bk["flags"])
     assert doc["changed"] is False and doc["removed"] == []
     # keep_min wins over age: with retention 1 day, the newest 3 still stay.
@@ -330,9 +337,9 @@ def test_drill_writes_a_report_and_fails_on_a_missed_target(pg, bk, app_db):
     assert proc.returncode == 3, proc.stderr
     assert doc["failed"] is True and doc["report"]["rpo_met"] is False and doc["report"]["passed"] is False
     assert "RPO target" in proc.stderr
-    lines = [line for line in bk["log"].read_text().splitlines() if "action=drill event=" in line
-             and "event=start" not in line]
-    assert len(lines) == 2 and "event=passed" in lines[0] and "event=failed" in lines[1]
+    ends = [e for e in find(log_lines.read(bk["log"]), action="drill") if e["event"] != "start"]
+    assert [(e["level"], e["event"]) for e in ends] == [("INFO", "passed"), ("ERROR", "failed")]
+    assert "RPO target" in ends[1]["fields"]["msg"]
     assert len(list(bk["dir"].glob("drill-*.json"))) == 2
 
 
@@ -509,7 +516,8 @@ def test_failure_half_way_through_a_restore_leaves_the_live_database_untouched(p
     assert databases(pg, DB) == before  # the scratch database is gone
     pg.connect(DB, user="bk_app", password=APP_PASSWORD).close()
     assert not [f for f in os.listdir(bk["dir"]) if f.endswith(".partial")]
-    assert "action=restore event=failed" in bk["log"].read_text()
+    failed, = find(log_lines.read(bk["log"]), "ERROR", "restore", "failed", database=DB)
+    assert "does not match the backup's row counts" in failed["fields"]["msg"]
 
 
 def test_a_full_disk_gives_a_clear_error_and_leaves_nothing(pg, bk):
@@ -529,7 +537,8 @@ def test_a_full_disk_gives_a_clear_error_and_leaves_nothing(pg, bk):
         assert proc.returncode == 1
         assert "No space left on device while writing" in proc.stderr and "Nothing was kept" in proc.stderr
         assert [f for f in os.listdir(bk["dir"]) if f != ".frende-db-backup.lock"] == []
-        assert "action=backup event=failed" in bk["log"].read_text()
+        failed, = find(log_lines.read(bk["log"]), "ERROR", "backup", "failed", database=big)
+        assert "No space left on device" in failed["fields"]["msg"]
     finally:
         subprocess.run(["umount", str(bk["dir"])], check=False)
         drop_databases(pg, big)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import log_lines
 from tests.support.backup_helpers import (
     APP_PASSWORD, checksums, create_app_db, database_facts, databases, drop_databases, watch_command_lines)
+from tests.support.log_lines import find
 from tests.support.playbook import run_module, run_module_verbose
 
 DB = "bkmod"
@@ -191,3 +193,8 @@ def test_password_never_leaks(pg, bk, app_db):
     assert not [line for line in seen if pg.password in line]
     assert pg.password not in bk["log"].read_text()
     assert pg.password not in pg.server_log()
+    # The module writes the command's one line format, under its own name.
+    entries = log_lines.read(bk["log"])
+    assert {e["prog"] for e in entries} == {"frende.db.frende_db_backup"}
+    assert find(entries, "INFO", "backup", "done", database=DB)
+    assert find(entries, "INFO", "restore", "done", database=DB + "_leak")
