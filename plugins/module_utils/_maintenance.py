@@ -167,8 +167,8 @@ def _first_line(exc):
 class Maintenance:
     """Runs the maintenance actions on one database and logs one line per event.
 
-    ``settings``: validated command settings (_maintenance_cli.Settings.values),
-    ``log(level, action, message)``: the event log.
+    ``settings``: validated command settings (_maintenance_cli.validate),
+    ``log``: the event log (_command.EventLog).
     """
 
     def __init__(self, settings, log, check_mode=False):
@@ -191,7 +191,7 @@ class Maintenance:
             try:
                 self.db = Db(connect(self.connection_params(), self.settings["database"]))
             except FrendeDbError as exc:
-                self.log("ERROR", "connect", exc.msg)
+                self.log.error("connect", "failed", database=self.settings["database"], msg=exc.msg)
                 for action in actions:
                     results[action] = dict(changed=False, failed=True, msg="Not run: " + exc.msg)
                 return results
@@ -201,13 +201,13 @@ class Maintenance:
                 try:
                     result = getattr(self, action)()
                 except FrendeDbError as exc:
-                    self.log("ERROR", action, exc.msg)
+                    self.log.error(action, "failed", msg=exc.msg)
                     result = dict(changed=False, failed=True, msg=exc.msg)
                 except Exception as exc:
                     if psycopg2 is None or not isinstance(exc, psycopg2.Error):
                         raise
                     msg = "%s failed: %s" % (action, _first_line(exc))
-                    self.log("ERROR", action, msg)
+                    self.log.error(action, "failed", msg=msg)
                     result = dict(changed=False, failed=True, msg=msg)
                 result.setdefault("failed", False)
                 result["seconds"] = round(time.monotonic() - started, 2)
@@ -221,12 +221,12 @@ class Maintenance:
     def vacuum(self):
         database = self.settings["database"]
         if self.check_mode:
-            self.log("INFO", "vacuum", "would run VACUUM (ANALYZE) on database %s (check mode)" % database)
+            self.log.info("vacuum", "planned", database=database, msg="would run VACUUM (ANALYZE) (check mode)")
             return dict(changed=False, msg="VACUUM (ANALYZE) would run.")
         started = time.monotonic()
         self.db.execute("VACUUM (ANALYZE)")
         seconds = time.monotonic() - started
-        self.log("INFO", "vacuum", "VACUUM (ANALYZE) of database %s done in %.1fs" % (database, seconds))
+        self.log.info("vacuum", "done", database=database, seconds=seconds, msg="VACUUM (ANALYZE) done")
         return dict(changed=True, msg="VACUUM (ANALYZE) done.")
 
     # -- reindex ----------------------------------------------------------------
@@ -264,14 +264,14 @@ class Maintenance:
         chosen, skipped = select_for_reindex(self.measure_indexes(), threshold, min_bytes)
         for index in skipped:
             if not index.get("valid", True):
-                self.log("WARNING", "reindex", "index %s is invalid: %s" % (qualified(index), index["reason"]))
+                self.log.warning("reindex", "invalid-index", index=qualified(index), msg=index["reason"])
         done, failed = [], []
         for index in chosen:
             before = index["bytes"]
-            what = "index %s on %s (%s, bloat %.1f%% by %s)" % (
-                qualified(index), index["table_name"], hc.human_bytes(before), index["bloat_pct"], index["method"])
+            fields = dict(index=qualified(index), table=index["table_name"], bloat_pct=index["bloat_pct"],
+                          method=index["method"], before_bytes=before)
             if self.check_mode:
-                self.log("INFO", "reindex", "would REINDEX CONCURRENTLY %s (check mode)" % what)
+                self.log.info("reindex", "planned", msg="would REINDEX CONCURRENTLY (check mode)", **fields)
                 done.append(dict(index=qualified(index), before_bytes=before, after_bytes=None,
                                  bloat_pct=index["bloat_pct"], method=index["method"]))
                 continue
@@ -279,17 +279,20 @@ class Maintenance:
                 self.db.execute(sql.SQL("REINDEX INDEX CONCURRENTLY {}.{}").format(
                     sql.Identifier(index["schema"]), sql.Identifier(index["name"])))
             except psycopg2.Error as exc:
+                what = "index %s on %s (%s, bloat %.1f%% by %s)" % (
+                    qualified(index), index["table_name"], hc.human_bytes(before), index["bloat_pct"], index["method"])
                 msg = ("REINDEX CONCURRENTLY of %s failed: %s. A leftover invalid index named %s_ccnew "
                        "may remain; drop it with DROP INDEX CONCURRENTLY." % (what, _first_line(exc), index["name"]))
-                self.log("ERROR", "reindex", msg)
+                self.log.error("reindex", "failed", msg=msg, **fields)
                 failed.append(dict(index=qualified(index), msg=msg))
                 continue
             after = self._size(index)
-            self.log("INFO", "reindex", "reindexed %s: %s -> %s" % (what, hc.human_bytes(before), hc.human_bytes(after)))
+            self.log.info("reindex", "done", after_bytes=after,
+                          msg="%s -> %s" % (hc.human_bytes(before), hc.human_bytes(after)), **fields)
             done.append(dict(index=qualified(index), before_bytes=before, after_bytes=after,
                              bloat_pct=index["bloat_pct"], method=index["method"]))
         if not chosen:
-            self.log("INFO", "reindex", "no btree index above %g%% bloat and %g MB" % (
+            self.log.info("reindex", "nothing-to-do", msg="no btree index above %g%% bloat and %g MB" % (
                 threshold, self.settings["reindex_min_size_mb"]))
         result = dict(changed=bool(done) and not self.check_mode, failed=bool(failed),
                       reindexed=done, errors=failed,
@@ -304,21 +307,22 @@ class Maintenance:
     def functions(self):
         installer = MonitoringInstaller(self.db, self.settings["monitor_role"], check_mode=self.check_mode)
         result = installer.run()
+        # Check mode logs what would change as "planned", a real run as "changed".
+        event = "planned" if self.check_mode else "changed"
         for item in result["functions"]:
             for other in item["dropped"]:
-                self.log("INFO", "functions", "%sdropped older overload %s" % (
-                    "would have " if self.check_mode else "", other))
+                self.log.info("functions", event, function=other, change="dropped", msg="older overload of the same name")
             if item["action"] != "unchanged" or item["grants"] != "unchanged":
-                self.log("INFO", "functions", "%s %s%s (EXECUTE for %s)" % (
-                    item["name"], "would be " if self.check_mode else "", item["action"], result["monitor_role"]))
+                self.log.info("functions", event, function=item["name"], change=item["action"], grants=item["grants"],
+                              monitor_role=result["monitor_role"])
         if result["extension"]["action"] == "created":
-            self.log("INFO", "functions", "extension pg_stat_statements %screated" % (
-                "would be " if self.check_mode else ""))
+            self.log.info("functions", event, extension="pg_stat_statements", change="created")
         elif result["extension"]["preloaded"] is False and not result["extension"]["installed"]:
-            self.log("WARNING", "functions", "pg_stat_statements is not in shared_preload_libraries: "
-                                             "get_slow_queries() will fail until it is preloaded")
+            self.log.warning("functions", "not-preloaded", extension="pg_stat_statements",
+                             msg="pg_stat_statements is not in shared_preload_libraries: get_slow_queries() will "
+                                 "fail until it is preloaded")
         if not result["changed"]:
-            self.log("INFO", "functions", "monitoring functions are up to date")
+            self.log.info("functions", "unchanged", msg="monitoring functions are up to date")
         result["msg"] = "Monitoring functions %s." % (
             ("would change" if self.check_mode else "changed") if result["changed"] else "unchanged")
         return result
@@ -329,11 +333,11 @@ class Maintenance:
         report = HealthCollector(self.connection_params(), options).collect()
         for check in report["checks"]:
             if check["status"] in (hc.DEGRADED, hc.UNHEALTHY):
-                self.log("WARNING", "health", "%s is %s: %s" % (check["name"], check["status"], check["message"]))
+                self.log.warning("health", "check", check=check["name"], status=check["status"], msg=check["message"])
             elif check["status"] == hc.UNKNOWN:
-                self.log("INFO", "health", "%s is unknown: %s" % (check["name"], check["message"]))
-        self.log("WARNING" if report["status"] != hc.HEALTHY else "INFO", "health",
-                 "overall status %s" % report["status"])
+                self.log.info("health", "check", check=check["name"], status=check["status"], msg=check["message"])
+        self.log.write("INFO" if report["status"] == hc.HEALTHY else "WARNING", "health", "done",
+                       status=report["status"])
         failed = report["status"] == hc.UNHEALTHY
         return dict(changed=False, failed=failed, status=report["status"], checks=report["checks"],
                     msg="Health is %s." % report["status"])

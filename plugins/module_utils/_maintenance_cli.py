@@ -9,8 +9,10 @@ psycopg2 only.
 Settings come from, highest first: the command line, the config file (INI,
 section [maintenance], keys are the long option names with '-' -> '_'), the
 libpq environment (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSSLMODE,
-PGSSLROOTCERT, PGCONNECT_TIMEOUT), then the built-in defaults. The password
-never comes from here: libpq reads ~/.pgpass or PGPASSWORD itself.
+PGSSLROOTCERT, PGCONNECT_TIMEOUT), then the built-in defaults (_command.py,
+as for frende-db-backup). The password never comes from here: libpq reads
+~/.pgpass or PGPASSWORD itself. Events go to the log in _command's one line
+format; WARNING and ERROR lines also to stderr.
 
 Exit status: 0 success, 1 an action failed (or health is unhealthy), 2 bad
 usage or configuration (nothing was done).
@@ -19,13 +21,11 @@ usage or configuration (nothing was done).
 from __future__ import annotations
 
 import argparse
-import configparser
-import datetime
 import json
-import math
 import os
 import sys
 
+from ansible_collections.frende.db.plugins.module_utils import _command as command
 from ansible_collections.frende.db.plugins.module_utils import _health_checks as hc
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._maintenance import Maintenance
@@ -72,24 +72,7 @@ KEYS = {
     "backup_dir": (hc.DEFAULTS["backup_dir"], "directory of the backup sets"),
     "max_backup_age": (hc.DEFAULTS["max_backup_age"], "newest backup older than this is degraded"),
 }
-# libpq's environment, used when neither the command line nor the file sets the key.
-ENVIRONMENT = {
-    "database": "PGDATABASE",
-    "login_port": "PGPORT",
-    "login_user": "PGUSER",
-    "ssl_mode": "PGSSLMODE",
-    "ssl_rootcert": "PGSSLROOTCERT",
-    "connect_timeout": "PGCONNECT_TIMEOUT",
-}
-SECRET_KEYS = ("password", "login_password", "pgpassword")
-
-
-class UsageError(Exception):
-    """Bad command line or configuration: exit 2, nothing done."""
-
-
-def option_name(key):
-    return "--" + key.replace("_", "-")
+DB_OS_USER = "postgres"  # the weekly cron job's user: a root run leaves it a log it can append to
 
 
 def build_parser():
@@ -106,165 +89,68 @@ def build_parser():
     parser.add_argument("--json", action="store_true", help="print one JSON result document on stdout")
     for key, (default, text) in KEYS.items():
         shown = "%s%s" % (text, " (default: %s)" % default if default is not None else "")
-        parser.add_argument(option_name(key), dest=key, metavar=key.upper(),
+        parser.add_argument(command.flag_name(key), dest=key, metavar=key.upper(),
                             help=shown.replace("%", "%%"))  # argparse formats help text with %
     return parser
 
 
-def read_config(path, explicit):
-    """Settings from the INI file: {key: (value, source)}."""
-    if not os.path.exists(path):
-        if explicit:
-            raise UsageError("config file %s does not exist (given with --config)." % path)
-        return {}
-    parser = configparser.ConfigParser(interpolation=None)
-    try:
-        with open(path, "r", encoding="utf-8") as handle:
-            parser.read_file(handle)
-    except (OSError, UnicodeError) as exc:
-        raise UsageError("cannot read config file %s: %s" % (path, exc))
-    except configparser.Error as exc:
-        raise UsageError("config file %s is not valid INI: %s" % (path, str(exc).splitlines()[0]))
-    if not parser.has_section(SECTION):
-        raise UsageError("config file %s has no [%s] section." % (path, SECTION))
-    values = {}
-    for raw_key, value in parser.items(SECTION):
-        key = raw_key.strip().replace("-", "_")
-        if key in SECRET_KEYS:
-            raise UsageError("config file %s sets %r: passwords are never read from the config file; "
-                             "use ~/.pgpass (mode 0600) or PGPASSWORD." % (path, raw_key))
-        if key not in KEYS:
-            raise UsageError("config file %s: unknown key %r in [%s]; known keys: %s."
-                             % (path, raw_key, SECTION, ", ".join(sorted(KEYS))))
-        values[key] = (value.strip(), "%s [%s] %s" % (path, SECTION, key))
-    return values
-
-
-def merge(cli, config, environ):
-    """{key: (value, source)}: command line over config file over libpq environment over defaults."""
-    merged = {}
-    for key, spec in KEYS.items():
-        default = spec[0]
-        if cli.get(key) is not None:
-            merged[key] = (cli[key], option_name(key))
-        elif key in config:
-            merged[key] = config[key]
-        elif key in ENVIRONMENT and environ.get(ENVIRONMENT[key]):
-            merged[key] = (environ[ENVIRONMENT[key]], ENVIRONMENT[key])
-        elif key in ("login_host", "login_unix_socket") and environ.get("PGHOST"):
-            host = environ["PGHOST"]
-            # libpq treats a PGHOST that starts with '/' as a socket directory.
-            if (key == "login_unix_socket") == host.startswith("/"):
-                merged[key] = (host, "PGHOST")
-            else:
-                merged[key] = (None, "default")
-        else:
-            merged[key] = (default, "default")
-    return merged
-
-
-def _number(value, source, kind, minimum=None, maximum=None):
-    try:
-        number = kind(str(value).strip())
-    except ValueError:
-        raise UsageError("%s must be a %s, got %r." % (source, "whole number" if kind is int else "number", value))
-    if kind is float and math.isnan(number):
-        raise UsageError("%s must be a number, got %r." % (source, value))
-    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        if maximum is None:
-            raise UsageError("%s must be at least %s, got %s." % (source, minimum, value))
-        raise UsageError("%s must be between %s and %s, got %s." % (source, minimum, maximum, value))
-    return number
-
-
-def _path(value, source):
-    if value is None:
-        return None
-    if value.strip() == "" or "\x00" in value:
-        raise UsageError("%s must be a file system path, got %r." % (source, value))
-    return value
+def merged_settings(values, environ):
+    """{key: Setting} from the parsed command line ``values``: defaults < PG* < config file < flags."""
+    config_path = values.get("config") or DEFAULT_CONFIG
+    return command.merge(
+        command.defaults(dict((key, spec[0]) for key, spec in KEYS.items())),
+        command.environment(environ, database_key="database"),
+        command.read_config(config_path, SECTION, KEYS, values.get("config") is not None, PROG),
+        command.flags(dict((key, values.get(key)) for key in KEYS)))
 
 
 def validate(merged):
-    """Typed settings from the merged strings; raises UsageError naming the option or file key."""
-    value = {k: pair[0] for k, pair in merged.items()}
-    source = {k: pair[1] for k, pair in merged.items()}
+    """Typed settings from the merged ones; a bad value raises FrendeDbError naming its flag or file key."""
+    setting = dict((key, merged.get(key) or command.Setting(None, "default", key)) for key in KEYS)
+    value = dict((key, s.value) for key, s in setting.items())
+    where = dict((key, s.where) for key, s in setting.items())
     settings = {}
-    try:
-        settings["database"] = validate_identifier(value["database"], "database (%s)" % source["database"]) \
-            if value["database"] is not None else None
-        settings["monitor_role"] = validate_identifier(value["monitor_role"], "monitor_role (%s)"
-                                                       % source["monitor_role"])
-    except FrendeDbError as exc:
-        raise UsageError(exc.msg)
-    if settings["database"] is None:
-        raise UsageError("no database given: set database in the config file, --database, or PGDATABASE.")
-    settings["log_file"] = _path(value["log_file"], source["log_file"])
+    if value["database"] is None:
+        raise FrendeDbError("no database given: set database in the config file, --database, or PGDATABASE.")
+    settings["database"] = validate_identifier(value["database"], "database (%s)" % where["database"])
+    settings["monitor_role"] = validate_identifier(value["monitor_role"], "monitor_role (%s)" % where["monitor_role"])
+
+    def checked(key, check, *args):
+        """A key nobody set stays None (a connection option: libpq then uses its own default)."""
+        return None if value[key] is None else check(value[key], where[key], *args)
+
+    for key in ("log_file", "login_unix_socket", "ssl_rootcert"):
+        settings[key] = checked(key, command.to_path)
     settings["login_host"] = value["login_host"] or None
-    settings["login_unix_socket"] = _path(value["login_unix_socket"], source["login_unix_socket"])
-    if settings["login_host"] and settings["login_unix_socket"] and \
-            source["login_host"] != "PGHOST" and source["login_unix_socket"] != "PGHOST":
-        raise UsageError("login_host and login_unix_socket are mutually exclusive (%s, %s)."
-                         % (source["login_host"], source["login_unix_socket"]))
     settings["login_user"] = value["login_user"] or None
-    settings["login_port"] = _number(value["login_port"], source["login_port"], int, 1, 65535) \
-        if value["login_port"] is not None else None
-    settings["connect_timeout"] = _number(value["connect_timeout"], source["connect_timeout"], int, 1) \
-        if value["connect_timeout"] is not None else None
-    if value["ssl_mode"] is not None and value["ssl_mode"] not in SSL_MODES:
-        raise UsageError("%s must be one of %s, got %r." % (source["ssl_mode"], ", ".join(SSL_MODES),
-                                                            value["ssl_mode"]))
-    settings["ssl_mode"] = value["ssl_mode"]
-    settings["ssl_rootcert"] = _path(value["ssl_rootcert"], source["ssl_rootcert"])
-    settings["reindex_bloat_threshold_pct"] = _number(value["reindex_bloat_threshold_pct"],
-                                                      source["reindex_bloat_threshold_pct"], float, 0, 100)
-    settings["reindex_min_size_mb"] = _number(value["reindex_min_size_mb"], source["reindex_min_size_mb"],
-                                              float, 0)
-    health_raw = {k: value[k] for k in KEYS if k in hc.DEFAULTS or k == "server_log"}
+    settings["login_port"] = checked("login_port", command.to_int, 1, 65535)
+    settings["connect_timeout"] = checked("connect_timeout", command.to_int, 1)
+    settings["ssl_mode"] = checked("ssl_mode", command.to_choice, SSL_MODES)
+    settings["reindex_bloat_threshold_pct"] = checked("reindex_bloat_threshold_pct", command.to_number, 0, 100)
+    settings["reindex_min_size_mb"] = checked("reindex_min_size_mb", command.to_number, 0)
+    health_raw = dict((k, value[k]) for k in KEYS if k in hc.DEFAULTS)
     health_raw["database"] = settings["database"]
-    health_raw["expected"] = {k[len("expected_"):]: value[k] for k in KEYS if k.startswith("expected_")}
-    health_raw["server_log"] = _path(value["server_log"], source["server_log"])
-    health_raw["backup_dir"] = _path(value["backup_dir"], source["backup_dir"])
+    health_raw["expected"] = dict((k[len("expected_"):], value[k]) for k in KEYS if k.startswith("expected_"))
+    for key in ("server_log", "backup_dir"):
+        health_raw[key] = checked(key, command.to_path)
     try:
         settings["health"] = hc.normalize_options(health_raw)
     except FrendeDbError as exc:
-        raise UsageError("%s (config keys and options: %s)" % (exc.msg, _health_sources(source)))
+        raise FrendeDbError("%s (config keys and options: %s)" % (exc.msg, _health_sources(setting)))
     return settings
 
 
-def _health_sources(source):
-    given = sorted("%s from %s" % (k, s) for k, s in source.items()
-                   if s != "default" and (k in hc.DEFAULTS or k.startswith("expected_")))
+def _health_sources(setting):
+    given = sorted("%s from %s" % (k, s.where) for k, s in setting.items()
+                   if s.origin != "default" and (k in hc.DEFAULTS or k.startswith("expected_")))
     return ", ".join(given) if given else "all defaults"
 
 
-class EventLog:
-    """One line per event in the log file; warnings and errors also on stderr."""
-
-    def __init__(self, path, echo=True):
-        self.path = path
-        self.echo = echo
-        self.lines = []
-        directory = os.path.dirname(path)
-        try:
-            if directory and not os.path.isdir(directory):
-                os.makedirs(directory, mode=0o750, exist_ok=True)
-            self.handle = open(path, "a", encoding="utf-8")
-        except OSError as exc:
-            raise UsageError("cannot write the log file %s: %s. Set log_file in the config file or --log-file."
-                             % (path, exc))
-
-    def __call__(self, level, action, message):
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        line = "%s %s[%d] %s %s: %s" % (stamp, PROG, os.getpid(), level, action, " ".join(str(message).split()))
-        self.lines.append(line)
-        self.handle.write(line + "\n")
-        self.handle.flush()
-        if self.echo and level in ("WARNING", "ERROR"):
-            sys.stderr.write(line + "\n")
-
-    def close(self):
-        self.handle.close()
+def _log_owner_ids():
+    try:
+        return command.os_user_ids(DB_OS_USER)
+    except KeyError:  # no such user here: nobody else to hand the log to
+        return None
 
 
 def main(argv=None):
@@ -277,29 +163,28 @@ def main(argv=None):
             return EXIT_OK
         return EXIT_USAGE
     try:
-        config_path = args.config or DEFAULT_CONFIG
-        config = read_config(config_path, explicit=args.config is not None)
-        settings = validate(merge(vars(args), config, os.environ))
-        log = EventLog(settings["log_file"])
-    except UsageError as exc:
+        settings = validate(merged_settings(vars(args), os.environ))
+        log = command.EventLog(settings["log_file"], PROG, owner_ids=_log_owner_ids(), echo=sys.stderr)
+        log.open_check()
+    except FrendeDbError as exc:
         sys.stderr.write("%s: %s\n" % (PROG, exc))
         if args.json:
             sys.stdout.write(json.dumps(dict(changed=False, failed=True, msg=str(exc), exit_code=EXIT_USAGE)) + "\n")
         return EXIT_USAGE
     actions = list(ACTION_ORDER) if args.action == "all" else [args.action]
-    mode = " (check mode)" if args.check else ""
-    log("INFO", "start", "action=%s database=%s%s" % (args.action, settings["database"], mode))
+    log.info(args.action, "start", database=settings["database"], check_mode=args.check)
     try:
         results = Maintenance(settings, log, check_mode=args.check).run(actions)
     except FrendeDbError as exc:
-        log("ERROR", args.action, exc.msg)
+        log.error(args.action, "failed", msg=exc.msg)
         results = {a: dict(changed=False, failed=True, msg=exc.msg) for a in actions}
     failed = [a for a in actions if results[a].get("failed")]
     changed = any(results[a].get("changed") for a in actions)
     code = EXIT_FAILED if failed else EXIT_OK
     msg = ("failed: %s" % ", ".join(failed)) if failed else "done"
-    log("ERROR" if failed else "INFO", "finish", "action=%s %s, exit %d" % (args.action, msg, code))
-    log.close()
+    # "finish", not "done": with one action, that action's own events are in the log too.
+    log.write("ERROR" if failed else "INFO", args.action, "finish", failed=",".join(failed) or None,
+              changed=changed, exit=code)
     document = dict(command=PROG, action=args.action, actions=actions, database=settings["database"],
                     check_mode=args.check,
                     changed=changed, failed=bool(failed), exit_code=code, msg=msg, log_file=settings["log_file"],

@@ -10,6 +10,7 @@ the weekly cron job does with ~/.pgpass or peer authentication.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from tests.support.log_lines import find, parse
 from tests.support.pgserver import PgServer, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +32,7 @@ class Run:
         self.stdout = proc.stdout
         self.stderr = proc.stderr
         self.log = log_file.read_text() if log_file.exists() else ""
+        self.entries = [parse(line) for line in self.log.splitlines()]  # every line in the one format
         self.doc = None
         if proc.stdout.strip().startswith("{"):
             self.doc = json.loads(proc.stdout)
@@ -99,7 +102,9 @@ def test_vacuum_sets_last_vacuum_and_analyze(pg, run, maint_db):
     assert dry.doc["changed"] is False and dry.doc["check_mode"] is True
     assert q(pg, maint_db, "SELECT last_vacuum, last_analyze FROM pg_stat_user_tables "
                            "WHERE relname = 'vac_me'") == [(None, None)]
-    assert "would run VACUUM (ANALYZE)" in dry.log
+    planned, = find(dry.entries, "INFO", "vacuum", "planned", database=maint_db)
+    assert planned["fields"]["msg"] == "would run VACUUM (ANALYZE) (check mode)"
+    assert not find(dry.entries, action="vacuum", event="done")
 
     result = run("--action", "vacuum", "--database", maint_db, "--json")
     assert result.code == 0, result
@@ -107,7 +112,9 @@ def test_vacuum_sets_last_vacuum_and_analyze(pg, run, maint_db):
     (last_vacuum, last_analyze), = q(pg, maint_db, "SELECT last_vacuum, last_analyze FROM pg_stat_user_tables "
                                                    "WHERE relname = 'vac_me'")
     assert last_vacuum is not None and last_analyze is not None
-    assert "INFO vacuum: VACUUM (ANALYZE) of database maint_app done" in result.log
+    done, = find(result.entries, "INFO", "vacuum", "done", database="maint_app", msg="VACUUM (ANALYZE) done")
+    assert re.match(r"^\d+\.\d{3}$", done["fields"]["seconds"])
+    assert done["prog"] == "frende-db-maintenance"
 
 
 @pytest.mark.parametrize("with_pgstattuple", [False, True], ids=["statistics", "pgstatindex"])
@@ -142,10 +149,12 @@ def test_reindex_rebuilds_only_bloated_indexes(pg, run, maint_db, with_pgstattup
     after = relfilenodes(pg, maint_db)
     assert after["fresh_pkey"] == before["fresh_pkey"] and after["fresh_label"] == before["fresh_label"]
     assert after["bloated_label"] != before["bloated_label"]
-    assert "reindexed index public.bloated_label on bloated" in result.log
-    assert "by %s" % method in result.log
-    line = [ln for ln in result.log.splitlines() if "reindexed index public.bloated_pkey" in ln][0]
-    assert " -> " in line and "MB" in line  # before and after sizes
+    assert find(result.entries, "INFO", "reindex", "done", index="public.bloated_label", table="bloated",
+                method=method)
+    line, = find(result.entries, "INFO", "reindex", "done", index="public.bloated_pkey", method=method)
+    assert re.match(r"^\d+\.\d MB -> \d+\.\d [kM]B$", line["fields"]["msg"])  # before and after sizes
+    assert int(line["fields"]["after_bytes"]) < int(line["fields"]["before_bytes"]) / 4
+    assert float(line["fields"]["bloat_pct"]) > 80
 
     # a second run finds nothing left to do
     again = run("--action", "reindex", "--database", maint_db, "--reindex-min-size-mb", "1", "--json")
@@ -192,7 +201,9 @@ def test_functions_install_is_idempotent_and_honest(pg, run, maint_db):
     assert second.code == 0 and second.doc["changed"] is False, second
     assert {f["action"] for f in second.doc["results"]["functions"]["functions"]} == {"unchanged"}
     assert second.doc["results"]["functions"]["queries"] == []
-    assert "monitoring functions are up to date" in second.log
+    assert find(second.entries, "INFO", "functions", "unchanged", msg="monitoring functions are up to date")
+    assert find(first.entries, "INFO", "functions", "changed", function="public.get_database_stats()",
+                change="created", monitor_role="pg_monitor")
 
     # someone edits a function or makes it SECURITY DEFINER: the next run puts it back
     q(pg, maint_db, "ALTER FUNCTION public.get_database_stats() SECURITY DEFINER")
@@ -271,7 +282,8 @@ def test_functions_with_missing_monitor_role_fail_clearly(pg, run, maint_db):
     result = run("--action", "functions", "--database", maint_db, "--monitor-role", "no_such_monitor", "--json")
     assert result.code == 1, result
     assert "monitor_role 'no_such_monitor' does not exist" in result.doc["results"]["functions"]["msg"]
-    assert "ERROR functions: monitor_role 'no_such_monitor' does not exist" in result.log
+    failed, = find(result.entries, "ERROR", "functions", "failed")
+    assert failed["fields"]["msg"].startswith("monitor_role 'no_such_monitor' does not exist")
 
 
 def test_health_logs_drift_as_warnings(pg, run, maint_db):
@@ -284,9 +296,9 @@ def test_health_logs_drift_as_warnings(pg, run, maint_db):
         assert health["status"] == "degraded"
         entry = [c for c in health["checks"] if c["name"] == "connections"][0]
         assert entry["status"] == "degraded"
-        assert "WARNING health: connections is degraded" in result.log
-        assert "WARNING health: overall status degraded" in result.log
-        assert "backup_age is unknown" in result.log
+        assert find(result.entries, "WARNING", "health", "check", check="connections", status="degraded")
+        assert find(result.entries, "WARNING", "health", "done", status="degraded")
+        assert find(result.entries, "INFO", "health", "check", check="backup_age", status="unknown")
     finally:
         for conn in extra:
             conn.close()
@@ -301,7 +313,8 @@ def test_health_over_the_local_socket_needs_no_tls(pg, run, maint_db):
     assert entry["status"] == "healthy", entry
     assert entry["value"]["local_socket"] is True
     assert "local socket" in entry["message"]
-    assert "WARNING health: ssl" not in result.log
+    assert find(result.entries, action="health", event="done")  # the checks were logged
+    assert not find(result.entries, action="health", event="check", check="ssl")
 
 
 def test_health_unhealthy_exits_non_zero(pg, run, maint_db):
@@ -315,9 +328,10 @@ def test_health_unhealthy_exits_non_zero(pg, run, maint_db):
                   "idle_in_transaction_crit = 1s\n" % maint_db)
         result = run("--action", "health", config_text=config)
         assert result.code == 1, result
-        assert "WARNING health: long_transactions is unhealthy" in result.log
+        assert find(result.entries, "WARNING", "health", "check", check="long_transactions", status="unhealthy")
         assert "health: Health is unhealthy." in result.stdout
-        assert "ERROR finish: action=health failed: health, exit 1" in result.log
+        assert find(result.entries, "ERROR", "health", "finish", failed="health", changed="no", exit="1")
+        assert result.entries[-1]["event"] == "finish"
     finally:
         conn.close()
 
@@ -329,10 +343,11 @@ def test_all_runs_every_action(pg, run, maint_db):
     assert sorted(result.doc["results"]) == sorted(result.doc["actions"])
     assert all(r["failed"] is False for r in result.doc["results"].values())
     lines = result.log.splitlines()
-    assert "INFO start: action=all database=maint_app" in lines[0]
-    assert "INFO finish: action=all done, exit 0" in lines[-1]
+    assert "] INFO action=all event=start database=maint_app check_mode=no" in lines[0]
+    assert "] INFO action=all event=finish changed=yes exit=0" in lines[-1]
     for action in ("vacuum", "reindex", "functions", "health"):
-        assert any(" %s: " % action in line for line in lines), action
+        assert find(result.entries, action=action), action
+    assert {e["prog"] for e in result.entries} == {"frende-db-maintenance"}
     assert pg.password not in result.log + result.stdout + result.stderr
 
 
@@ -340,16 +355,18 @@ def test_unreachable_server_exits_non_zero_with_a_clear_line(run, maint_db):
     result = run("--action", "all", "--database", maint_db, "--login-port", str(free_port()),
                  "--connect-timeout", "3", "--json")
     assert result.code == 1, result
-    assert "ERROR connect: Could not connect to PostgreSQL database 'maint_app'" in result.log
-    assert "Connection refused" in result.log
+    failed, = find(result.entries, "ERROR", "connect", "failed", database="maint_app")
+    assert failed["fields"]["msg"].startswith("Could not connect to PostgreSQL database 'maint_app'")
+    assert "Connection refused" in failed["fields"]["msg"]
     assert all(r["failed"] for r in result.doc["results"].values())
-    assert "ERROR" in result.stderr
+    assert "] ERROR action=connect event=failed database=maint_app msg=" in result.stderr
 
 
 def test_missing_database_exits_non_zero(run):
     result = run("--action", "vacuum", "--database", "no_such_database")
     assert result.code == 1, result
-    assert 'database "no_such_database" does not exist' in result.log
+    failed, = find(result.entries, "ERROR", "connect", "failed", database="no_such_database")
+    assert 'database "no_such_database" does not exist' in failed["fields"]["msg"]
 
 
 def test_usage_errors_exit_2_and_do_nothing(run, tmp_path):
@@ -375,7 +392,8 @@ def test_configuration_file_is_used(pg, maint_db, tmp_path):
     proc = subprocess.run([str(COMMAND), "--config", str(config), "--action", "vacuum"],
                           capture_output=True, text=True, env=env, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert "INFO vacuum: VACUUM (ANALYZE) of database maint_app done" in log_file.read_text()
+    entries = [parse(line) for line in log_file.read_text().splitlines()]
+    assert find(entries, "INFO", "vacuum", "done", database="maint_app", msg="VACUUM (ANALYZE) done")
     assert proc.stdout == "vacuum: VACUUM (ANALYZE) done.\n"
 
 
@@ -400,7 +418,9 @@ def test_functions_on_a_server_without_pg_stat_statements_preloaded(tmp_path):
         doc = json.loads(proc.stdout)
         extension = doc["results"]["functions"]["extension"]
         assert extension == dict(name="pg_stat_statements", installed=False, preloaded=False, action="unchanged")
-        assert "WARNING functions: pg_stat_statements is not in shared_preload_libraries" in log_file.read_text()
+        warning, = find([parse(line) for line in log_file.read_text().splitlines()], "WARNING", "functions",
+                        "not-preloaded", extension="pg_stat_statements")
+        assert warning["fields"]["msg"].startswith("pg_stat_statements is not in shared_preload_libraries")
         with pytest.raises(psycopg2.Error) as err:
             server.sql("SELECT * FROM get_slow_queries()")
         assert "needs the pg_stat_statements extension" in str(err.value)

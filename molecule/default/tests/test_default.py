@@ -205,7 +205,12 @@ def test_a_backup_runs_and_verifies():
     assert run.returncode == 0, run.stdout[-3000:]
     listing = sh(DB, "runuser -u postgres -- frende-db-backup --config /etc/frende/db/backup.conf --action list").stdout
     assert "frende-" in listing
-    assert "event=done" in sh(DB, "cat /var/log/frende/backup.log").stdout
+    log = sh(DB, "cat /var/log/frende/backup.log").stdout
+    # The module logs under its own name, in the commands' one line format.
+    line = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ frende\.db\.frende_db_backup\[\d+\] INFO "
+    assert re.search(line + r"action=backup event=done database=frende name=frende-\d{8}T\d{6}Z size=\d+ ", log,
+                     re.M), log[-2000:]
+    assert re.search(line + r"action=verify event=ok backup=frende-\d{8}T\d{6}Z level=quick$", log, re.M), log[-2000:]
 
 
 def test_a_drill_restores_the_newest_backup_within_the_targets():
@@ -222,7 +227,10 @@ def test_maintenance_runs_and_logs():
     document = task_results(run.stdout, "Run the database maintenance")[DB]
     assert sorted(json.loads(document["stdout"])["actions"]) == ["functions", "health", "reindex", "vacuum"]
     log = sh(DB, "cat /var/log/frende/maintenance.log").stdout
-    assert "action=all" in log
+    line = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ frende-db-maintenance\[(\d+)\] INFO action=all "
+    start = re.findall(line + r"event=start database=frende check_mode=no$", log, re.M)
+    finish = re.findall(line + r"event=finish changed=(?:yes|no) exit=0$", log, re.M)
+    assert start and finish and start[-1] == finish[-1], log[-2000:]  # one run, from start to finish
 
 
 def test_restore_refuses_without_a_backup_named():

@@ -4,20 +4,24 @@ import json
 
 import pytest
 
+from ansible_collections.frende.db.plugins.module_utils import _command as command
 from ansible_collections.frende.db.plugins.module_utils import _maintenance_cli as cli
+from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+from ansible_collections.frende.db.tests.support.log_lines import parse
 
 
-def settings(argv=(), config_text=None, env=None, tmp_path=None):
-    args = cli.build_parser().parse_args(["--action", "health", *argv])
-    config = {}
-    if config_text is not None:
+@pytest.fixture()
+def settings(tmp_path):
+    """Typed settings from flags, a config file of the test's own (empty: [maintenance] only) and ``env``."""
+    def _settings(argv=(), config_text="[maintenance]\n", env=None):
         path = tmp_path / "maintenance.conf"
         path.write_text(config_text)
-        config = cli.read_config(str(path), explicit=True)
-    return cli.validate(cli.merge(vars(args), config, env or {}))
+        args = cli.build_parser().parse_args(["--action", "health", "--config", str(path), *argv])
+        return cli.validate(cli.merged_settings(vars(args), env or {}))
+    return _settings
 
 
-def test_defaults_with_database_from_environment():
+def test_defaults_with_database_from_environment(settings):
     s = settings(env={"PGDATABASE": "frende"})
     assert s["database"] == "frende"
     assert s["log_file"] == "/var/log/frende/maintenance.log"
@@ -29,7 +33,7 @@ def test_defaults_with_database_from_environment():
     assert s["health"]["database"] == "frende"
 
 
-def test_command_line_over_file_over_environment(tmp_path):
+def test_command_line_over_file_over_environment(settings):
     conf = """[maintenance]
 database = frende
 login_port = 5433
@@ -41,7 +45,7 @@ connections_warn_pct = 70
 monitor_role = frende_monitor
 """
     s = settings(["--login-port", "6000", "--reindex-bloat-threshold-pct", "25"], conf,
-                 {"PGPORT": "7000", "PGDATABASE": "envdb", "PGUSER": "envuser"}, tmp_path)
+                 {"PGPORT": "7000", "PGDATABASE": "envdb", "PGUSER": "envuser"})
     assert s["database"] == "frende"          # file over environment
     assert s["login_port"] == 6000            # command line over file
     assert s["login_user"] == "envuser"       # environment when neither sets it
@@ -54,11 +58,21 @@ monitor_role = frende_monitor
 
 
 @pytest.mark.parametrize("pghost,key", [("localhost", "login_host"), ("/var/run/postgresql", "login_unix_socket")])
-def test_pghost_is_host_or_socket(pghost, key):
+def test_pghost_is_host_or_socket(settings, pghost, key):
     s = settings(env={"PGHOST": pghost, "PGDATABASE": "d"})
     assert s[key] == pghost
     other = "login_unix_socket" if key == "login_host" else "login_host"
     assert s[other] is None
+
+
+def test_socket_in_the_file_wins_over_pghost_and_a_flag_over_both(settings):
+    conf = "[maintenance]\ndatabase = d\nlogin_unix_socket = /var/run/postgresql\n"
+    s = settings(config_text=conf, env={"PGHOST": "db.example"})
+    assert s["login_unix_socket"] == "/var/run/postgresql" and s["login_host"] is None
+    s = settings(["--login-host", "db2"], conf, {"PGHOST": "db.example"})
+    assert s["login_host"] == "db2" and s["login_unix_socket"] is None
+    with pytest.raises(FrendeDbError, match="mutually exclusive"):
+        settings(["--database", "d", "--login-host", "db2", "--login-unix-socket", "/run/pg"])
 
 
 def test_every_key_is_an_option():
@@ -80,6 +94,8 @@ def test_every_key_is_an_option():
     (["--monitor-role", "bad role"], "monitor_role (--monitor-role)"),
     (["--log-file", ""], "--log-file must be a file system path"),
     (["--server-log", " "], "--server-log must be a file system path"),
+    (["--ssl-rootcert", ""], "--ssl-rootcert must be a file system path"),
+    (["--login-unix-socket", "a\x00b"], "--login-unix-socket must be a file system path"),
     (["--connections-warn-pct", "-10"], "connections_warn_pct must be between 1 and 100"),
     (["--connections-warn-pct", "95"], "must be lower than connections_crit_pct"),
     (["--long-transaction-warn", "a while"], "long_transaction_warn must be a duration"),
@@ -88,49 +104,58 @@ def test_every_key_is_an_option():
     (["--expected-log-connections", "maybe"], "expected.log_connections must be true or false"),
     (["--expected-authentication-timeout", "1 fortnight"], "expected.authentication_timeout must be a duration"),
 ])
-def test_bad_values_name_the_option(argv, words):
-    with pytest.raises(cli.UsageError) as err:
+def test_bad_values_name_the_option(settings, argv, words):
+    with pytest.raises(FrendeDbError) as err:
         settings(["--database", "frende", *argv])
     assert words in str(err.value)
 
 
-def test_bad_value_in_file_names_file_and_key(tmp_path):
-    with pytest.raises(cli.UsageError) as err:
-        settings(config_text="[maintenance]\ndatabase = frende\nreindex_min_size_mb = big\n", tmp_path=tmp_path)
-    assert "maintenance.conf [maintenance] reindex_min_size_mb must be a number" in str(err.value)
+def test_bad_value_in_file_or_environment_names_file_key_or_variable(settings, tmp_path):
+    with pytest.raises(FrendeDbError) as err:
+        settings(config_text="[maintenance]\ndatabase = frende\nreindex_min_size_mb = big\n")
+    assert "%s [maintenance] reindex_min_size_mb must be a number, got 'big'." % (tmp_path / "maintenance.conf") \
+        == str(err.value)
+    with pytest.raises(FrendeDbError) as err:
+        settings(env={"PGDATABASE": "frende", "PGCONNECT_TIMEOUT": "0"})
+    assert str(err.value) == "PGCONNECT_TIMEOUT must be at least 1, got 0."
 
 
-def test_health_error_names_where_values_came_from(tmp_path):
-    with pytest.raises(cli.UsageError) as err:
-        settings(config_text="[maintenance]\ndatabase = frende\nconnections_crit_pct = 50\n", tmp_path=tmp_path)
+def test_health_error_names_where_values_came_from(settings):
+    with pytest.raises(FrendeDbError) as err:
+        settings(config_text="[maintenance]\ndatabase = frende\nconnections_crit_pct = 50\n")
     assert "connections_crit_pct from" in str(err.value) and "maintenance.conf" in str(err.value)
 
 
 @pytest.mark.parametrize("text,words", [
-    ("[maintenance]\ndatabse = x\n", "unknown key 'databse'"),
+    ("[maintenance]\ndatabse = x\n", "unknown key 'databse' in [maintenance]"),
     ("[other]\ndatabase = x\n", "has no [maintenance] section"),
     ("database = x\n", "is not valid INI"),
-    ("[maintenance]\npassword = hunter2\n", "passwords are never read from the config file"),
-    ("[maintenance]\nlogin_password = hunter2\n", "use ~/.pgpass"),
+    ("[maintenance]\npassword = hunter2\n", "[maintenance] password is refused: passwords are never read from a "
+                                            "config file. The password comes only from ~/.pgpass (mode 0600) or "
+                                            "PGPASSWORD of the user running frende-db-maintenance."),
+    ("[maintenance]\nlogin_password = hunter2\n", "[maintenance] login_password is refused"),
+    ("[maintenance]\naction = all\n", "action is chosen on the command line (--action)"),
 ])
-def test_bad_config_files(tmp_path, text, words):
-    path = tmp_path / "m.conf"
-    path.write_text(text)
-    with pytest.raises(cli.UsageError) as err:
-        cli.read_config(str(path), explicit=True)
+def test_bad_config_files(settings, text, words):
+    with pytest.raises(FrendeDbError) as err:
+        settings(config_text=text)
     assert words in str(err.value)
     assert "hunter2" not in str(err.value)
 
 
-def test_missing_config(tmp_path):
-    assert cli.read_config(str(tmp_path / "absent.conf"), explicit=False) == {}
-    with pytest.raises(cli.UsageError) as err:
-        cli.read_config(str(tmp_path / "absent.conf"), explicit=True)
+def test_missing_config(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "DEFAULT_CONFIG", str(tmp_path / "absent.conf"))
+    args = cli.build_parser().parse_args(["--action", "health", "--database", "d"])
+    merged = cli.merged_settings(vars(args), {})  # the default file may be missing
+    assert merged["database"].origin == "flag" and merged["log_file"].origin == "default"
+    args = cli.build_parser().parse_args(["--action", "health", "--config", str(tmp_path / "absent.conf")])
+    with pytest.raises(FrendeDbError) as err:
+        cli.merged_settings(vars(args), {})
     assert "does not exist" in str(err.value)
 
 
-def test_no_database_anywhere():
-    with pytest.raises(cli.UsageError) as err:
+def test_no_database_anywhere(settings):
+    with pytest.raises(FrendeDbError) as err:
         settings()
     assert "no database given" in str(err.value)
 
@@ -160,30 +185,35 @@ def test_main_json_usage_error(tmp_path, capsys):
     assert doc["failed"] is True and doc["exit_code"] == 2
 
 
-def test_unwritable_log_file_is_a_usage_error(tmp_path):
+def test_unwritable_log_file_is_a_usage_error(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(cli.UsageError) as err:
-        cli.EventLog(str(blocker / "sub" / "m.log"))
-    assert "cannot write the log file" in str(err.value)
+    conf = tmp_path / "m.conf"
+    conf.write_text("[maintenance]\n")
+    code = cli.main(["--action", "vacuum", "--database", "frende", "--config", str(conf),
+                     "--log-file", str(blocker / "sub" / "m.log")])
+    assert code == 2
+    assert "frende-db-maintenance: Cannot write the log file %s: " % (blocker / "sub" / "m.log") \
+        in capsys.readouterr().err
 
 
-def test_event_log_lines(tmp_path):
+def test_event_log_lines_in_the_one_format(tmp_path):
     path = tmp_path / "logs" / "m.log"
-    log = cli.EventLog(str(path), echo=False)
-    log("INFO", "vacuum", "done\nin two lines")
-    log("WARNING", "health", "ssl is degraded")
-    log.close()
+    log = command.EventLog(str(path), cli.PROG)
+    log.info("vacuum", "done", database="frende", msg="done\nin two lines")
+    log.warning("health", "check", check="ssl", status="degraded", msg="ssl is degraded")
     lines = path.read_text().splitlines()
     assert len(lines) == 2
-    assert " frende-db-maintenance[" in lines[0] and "] INFO vacuum: done in two lines" in lines[0]
-    assert "] WARNING health: ssl is degraded" in lines[1]
+    assert " frende-db-maintenance[" in lines[0]
+    assert '] INFO action=vacuum event=done database=frende msg="done in two lines"' in lines[0]
+    assert '] WARNING action=health event=check check=ssl status=degraded msg="ssl is degraded"' in lines[1]
+    assert [parse(line)["prog"] for line in lines] == ["frende-db-maintenance"] * 2
 
 
 def test_help_lists_every_option(capsys):
     assert cli.main(["--help"]) == 0
     text = capsys.readouterr().out
     for key in cli.KEYS:
-        assert cli.option_name(key) in text
+        assert command.flag_name(key) in text
     assert "--action {all,vacuum,reindex,functions,health}" in text
     assert "above this %" in text
