@@ -12,6 +12,7 @@ without Ansible).
 
 from __future__ import annotations
 
+from ansible_collections.frende.db.plugins.module_utils._command import to_bool, to_choice, to_int, to_path
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._postgres import validate_identifier
 from ansible_collections.frende.db.plugins.module_utils._units import format_duration, parse_duration
@@ -94,43 +95,11 @@ def problems(checks):
 
 # -- option validation ------------------------------------------------------
 
-def _int(value, what, minimum=None, maximum=None):
-    if isinstance(value, bool):
-        raise FrendeDbError("%s must be a whole number, got %r." % (what, value))
-    try:
-        number = int(str(value).strip()) if not isinstance(value, int) else value
-    except ValueError:
-        raise FrendeDbError("%s must be a whole number, got %r." % (what, value))
-    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        if maximum is None:
-            raise FrendeDbError("%s must be at least %d, got %d." % (what, minimum, number))
-        raise FrendeDbError("%s must be between %d and %d, got %d." % (what, minimum, maximum, number))
-    return number
-
-
 def _positive_duration(value, what):
     seconds = parse_duration(value, what)
     if seconds <= 0:
         raise FrendeDbError("%s must be longer than zero, got %r." % (what, value))
     return seconds
-
-
-def parse_bool(value, what):
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "on", "true", "yes"):
-        return True
-    if text in ("0", "off", "false", "no"):
-        return False
-    raise FrendeDbError("%s must be true or false (on/off, yes/no), got %r." % (what, value))
-
-
-def _choice(value, what, choices):
-    for choice in choices:
-        if str(value).lower() == choice.lower():
-            return choice
-    raise FrendeDbError("%s must be one of %s, got %r." % (what, ", ".join(choices), value))
 
 
 def normalize_expected(expected):
@@ -146,14 +115,14 @@ def normalize_expected(expected):
         raise FrendeDbError("expected.authentication_timeout must be between 1s and 600s "
                             "(PostgreSQL's range), got %r." % (merged["authentication_timeout"],))
     return dict(
-        max_connections=_int(merged["max_connections"], "expected.max_connections", 1, 262143),
+        max_connections=to_int(merged["max_connections"], "expected.max_connections", 1, 262143),
         authentication_timeout=timeout,
-        log_connections=parse_bool(merged["log_connections"], "expected.log_connections"),
-        log_disconnections=parse_bool(merged["log_disconnections"], "expected.log_disconnections"),
-        password_encryption=_choice(merged["password_encryption"], "expected.password_encryption",
-                                    PASSWORD_ENCRYPTIONS),
-        ssl_min_protocol_version=_choice(merged["ssl_min_protocol_version"],
-                                         "expected.ssl_min_protocol_version", TLS_VERSIONS),
+        log_connections=to_bool(merged["log_connections"], "expected.log_connections"),
+        log_disconnections=to_bool(merged["log_disconnections"], "expected.log_disconnections"),
+        password_encryption=to_choice(merged["password_encryption"], "expected.password_encryption",
+                                      PASSWORD_ENCRYPTIONS),
+        ssl_min_protocol_version=to_choice(merged["ssl_min_protocol_version"],
+                                           "expected.ssl_min_protocol_version", TLS_VERSIONS),
     )
 
 
@@ -165,8 +134,8 @@ def normalize_options(raw):
     """
     opts = dict(DEFAULTS)
     opts.update({k: v for k, v in raw.items() if v is not None})
-    warn = _int(opts["connections_warn_pct"], "connections_warn_pct", 1, 100)
-    crit = _int(opts["connections_crit_pct"], "connections_crit_pct", 1, 100)
+    warn = to_int(opts["connections_warn_pct"], "connections_warn_pct", 1, 100)
+    crit = to_int(opts["connections_crit_pct"], "connections_crit_pct", 1, 100)
     if warn >= crit:
         raise FrendeDbError("connections_warn_pct (%d) must be lower than connections_crit_pct (%d)."
                             % (warn, crit))
@@ -175,10 +144,10 @@ def normalize_options(raw):
         expected=normalize_expected(opts.get("expected")),
         connections_warn_pct=warn,
         connections_crit_pct=crit,
-        failed_auth_warn=_int(opts["failed_auth_warn"], "failed_auth_warn", 0),
+        failed_auth_warn=to_int(opts["failed_auth_warn"], "failed_auth_warn", 0),
         failed_auth_window=_positive_duration(opts["failed_auth_window"], "failed_auth_window"),
         max_backup_age=_positive_duration(opts["max_backup_age"], "max_backup_age"),
-        fail_on=_choice(opts["fail_on"], "fail_on", FAIL_ON),
+        fail_on=to_choice(opts["fail_on"], "fail_on", FAIL_ON),
     )
     for pair in ("long_transaction", "idle_in_transaction"):
         w = _positive_duration(opts[pair + "_warn"], pair + "_warn")
@@ -189,10 +158,7 @@ def normalize_options(raw):
         result[pair + "_warn"] = w
         result[pair + "_crit"] = c
     for key in ("backup_dir", "server_log"):
-        value = opts.get(key)
-        if value is not None and (not isinstance(value, str) or value.strip() == "" or "\x00" in value):
-            raise FrendeDbError("%s must be a file system path, got %r." % (key, value))
-        result[key] = value
+        result[key] = to_path(opts.get(key), key)
     return result
 
 

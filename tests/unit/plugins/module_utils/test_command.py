@@ -4,7 +4,9 @@ import datetime
 import io
 import os
 import pwd
+import re
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -284,3 +286,9 @@ def test_as_root_new_files_go_to_the_database_user_existing_ones_keep_theirs(tmp
     assert (os.stat(existing).st_uid, os.stat(existing).st_gid) == (0, 4)
     assert parse(existing.read_text().strip())["event"] == "start"
 
+
+def test_the_runbook_shows_lines_in_the_format():
+    runbook = Path(__file__).resolve().parents[4] / "docs" / "runbook.md"
+    examples = [line for line in runbook.read_text().splitlines() if re.match(r"^\d{4}-\d\d-\d\dT", line)]
+    assert len(examples) == 2
+    assert [parse(line)["prog"] for line in examples] == ["frende-db-backup", "frende-db-maintenance"]
