@@ -76,8 +76,9 @@ def environment(environ, database_key):
     return layer
 
 
-def _is_secret(key):
-    return "password" in key or "passwd" in key
+def _is_secret(key, known):
+    # A known key is a setting about passwords (expected_password_encryption), never one.
+    return key not in known and ("password" in key or "passwd" in key)
 
 
 def read_config(path, section, known, explicit, prog, command_line_only=("action",)):
@@ -105,7 +106,7 @@ def read_config(path, section, known, explicit, prog, command_line_only=("action
     for raw_key, value in parser.items(section):
         key = raw_key.strip().replace("-", "_")
         where = "%s [%s] %s" % (path, section, raw_key)
-        if _is_secret(key):
+        if _is_secret(key, known):
             raise FrendeDbError("%s is refused: passwords are never read from a config file. The password comes "
                                 "only from ~/.pgpass (mode 0600) or PGPASSWORD of the user running %s."
                                 % (where, prog))

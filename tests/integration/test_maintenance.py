@@ -386,7 +386,12 @@ def test_usage_errors_exit_2_and_do_nothing(run, tmp_path):
 def test_configuration_file_is_used(pg, maint_db, tmp_path):
     log_file = tmp_path / "from-config.log"
     config = tmp_path / "m.conf"
-    config.write_text("[maintenance]\ndatabase = %s\nlog_file = %s\nlogin_port = %d\n" % (maint_db, log_file, pg.port))
+    # The policy keys as the role's maintenance.conf.j2 writes them (none of them is a password).
+    policy = ("expected_max_connections = 200\nexpected_authentication_timeout = 60s\n"
+              "expected_ssl_min_protocol_version = TLSv1.2\nexpected_password_encryption = scram-sha-256\n"
+              "expected_log_connections = on\nexpected_log_disconnections = on\n")
+    config.write_text("[maintenance]\ndatabase = %s\nlog_file = %s\nlogin_port = %d\n%s"
+                      % (maint_db, log_file, pg.port, policy))
     env = pg.env()
     del env["PGPORT"]  # the port comes from the file
     proc = subprocess.run([str(COMMAND), "--config", str(config), "--action", "vacuum"],

@@ -44,6 +44,13 @@ def test_a_password_key_is_refused_without_echoing_it(tmp_path, key):
     assert "hunter2" not in text
 
 
+def test_a_known_setting_about_passwords_is_not_taken_for_a_password(tmp_path):
+    path = tmp_path / "demo.conf"
+    path.write_text("[demo]\nexpected_password_encryption = scram-sha-256\n")
+    layer = command.read_config(str(path), "demo", KNOWN + ("expected_password_encryption",), True, "frende-db-demo")
+    assert layer["expected_password_encryption"].value == "scram-sha-256"
+
+
 @pytest.mark.parametrize("text,words", [
     ("[demo]\ndatabse = x\n", "unknown key 'databse' in [demo]; known keys: database, jobs, login_host, "
                               "login_port, login_unix_socket."),
