@@ -152,7 +152,7 @@ def create_database(db, name, props, roles):
     db.execute(sql.SQL(" ").join(parts))
 
 
-def apply_properties(db, name, props, roles):
+def apply_properties(db, name, props, roles, with_comment=True):
     """Give database ``name`` the owner, grants, settings, limit and comment of ``props``.
 
     Returns notes about what could not be applied (roles missing on this server).
@@ -193,13 +193,52 @@ def apply_properties(db, name, props, roles):
     if props.get("connection_limit") is not None and props["connection_limit"] != -1:
         db.execute(sql.SQL("ALTER DATABASE {} CONNECTION LIMIT {}").format(
             target, sql.Literal(int(props["connection_limit"]))))
-    if props.get("comment"):
+    if props.get("comment") and with_comment:
         db.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(target, sql.Literal(props["comment"])))
     return notes
 
 
 def drop_database(db, name):
     db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident(name, "database")))
+
+
+# A scratch database carries the identity of the session that made it (backend pid and start time),
+# so that a later run can tell one left behind by a killed run from one a concurrent run is using.
+SCRATCH_COMMENT = "frende.db scratch copy of session %s; dropped when done"
+SCRATCH_NAME_RE = "_(restore|verify|drill)_[0-9]{14}$"
+LEFTOVER_SCRATCH_SQL = r"""
+SELECT d.datname AS name
+FROM pg_database d,
+     LATERAL substring(shobj_description(d.oid, 'pg_database')
+                       FROM '^frende\.db scratch copy of session ([0-9]+@[0-9.]+);') AS token
+WHERE token IS NOT NULL AND d.datname ~ %s AND d.datname !~ '_pre_restore_[0-9]{14}$'
+  AND NOT EXISTS (
+      SELECT 1 FROM pg_stat_activity a
+      WHERE a.pid = split_part(token, '@', 1)::int
+        -- a session whose start time this role may not see counts as the maker: keep its database
+        AND (a.backend_start IS NULL OR extract(epoch FROM a.backend_start)::text = split_part(token, '@', 2)))
+ORDER BY 1
+"""
+
+
+def mark_scratch(db, name):
+    """Label ``name`` as a scratch copy made by this session (see ``drop_leftover_scratch``)."""
+    token = db.query_one("SELECT pg_backend_pid()::text || '@' || extract(epoch FROM backend_start)::text AS t "
+                         "FROM pg_stat_activity WHERE pid = pg_backend_pid()")["t"]
+    db.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+        ident(name, "database"), sql.Literal(SCRATCH_COMMENT % token)))
+
+
+def drop_leftover_scratch(db):
+    """Drop scratch copies whose making session is gone (a killed restore, verify or drill); their names.
+
+    Only databases this code marked are candidates: a database someone named alike is never touched,
+    nor is one a running restore, verify or drill is still using.
+    """
+    names = [row["name"] for row in db.query(LEFTOVER_SCRATCH_SQL, (SCRATCH_NAME_RE,))]
+    for name in names:
+        drop_database(db, name)
+    return names
 
 
 def set_allow_connections(db, name, allow):
@@ -223,13 +262,18 @@ def terminate_sessions(db, name, wait_s=30.0):
         time.sleep(0.2)
 
 
-def rename_pair(conn, live, previous, restored):
-    """In one transaction: ``live`` -> ``previous`` and ``restored`` -> ``live``."""
+def rename_pair(conn, live, previous, restored, comment=None):
+    """In one transaction: ``live`` -> ``previous``, ``restored`` -> ``live`` with ``comment`` (None: no comment).
+
+    The comment replaces the restored copy's scratch label in the same transaction, so the copy is
+    either still a labelled scratch database or already the live one.
+    """
     with conn.cursor() as cur:
         try:
             rename = sql.SQL("ALTER DATABASE {} RENAME TO {}")
             cur.execute(rename.format(ident(live, "database"), ident(previous, "database")))
             cur.execute(rename.format(ident(restored, "database"), ident(live, "database")))
+            cur.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(ident(live, "database"), sql.Literal(comment)))
             conn.commit()
         except Exception:
             conn.rollback()

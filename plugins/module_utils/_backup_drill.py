@@ -67,7 +67,7 @@ def drill(ctx):
     error = None
     verification, loaded, seconds = None, None, None
     try:
-        verification, loaded, seconds = scratch_restore(ctx, entry, identity, "drill")
+        verification, loaded, seconds = scratch_restore(ctx, entry, identity, "drill", analyze=True)
     except FrendeDbError as exc:
         error = str(exc)
     finished = catalog.utc_now()
@@ -86,6 +86,8 @@ def drill(ctx):
         tables=len(loaded["tables"]) if loaded else None,
         rows=sum(loaded["tables"].values()) if loaded else None,
         verification_level=(verification or {}).get("level"),
+        analyze_s=loaded["analyze_s"] if loaded else None,
+        leftovers_dropped=loaded["leftovers_dropped"] if loaded else [],
         error=error, notes=loaded["notes"] if loaded else [], **verdict)
     name = "%s%s.json" % (REPORT_PREFIX, catalog.stamp(finished))
     path = write_json(p["backup_dir"], name, report, ctx.ids)

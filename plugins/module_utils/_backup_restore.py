@@ -136,12 +136,19 @@ def compare_counts(expected, actual):
     return problems
 
 
-def restore_into(ctx, admin, entry, new_db, props, dump_path, no_owner=False):
-    """Create ``new_db``, load the set, check row counts, give it ``props``. Drops ``new_db`` on failure."""
+def restore_into(ctx, admin, entry, new_db, props, dump_path, no_owner=False, scratch=False, analyze=True):
+    """Create ``new_db``, load the set, check row counts, analyze, give it ``props``. Drops ``new_db`` on failure.
+
+    ``scratch``: ``new_db`` is a copy under a derived name, labelled so that a later run drops it if
+    this one is killed; its comment is left to the swap. ``analyze``: collect planner statistics, which
+    pg_restore does not, so the restored database does not start on guessed query plans.
+    """
     roles = bdb.existing_roles(admin)
     bdb.create_database(admin, new_db, props, roles)
     notes = []
     try:
+        if scratch:
+            bdb.mark_scratch(admin, new_db)
         start = time.monotonic()
         if entry["format"] == "custom":
             argv = [ctx.binary("pg_restore"), "--jobs=%d" % ctx.p["jobs"], "--exit-on-error", "--dbname=%s" % new_db]
@@ -165,24 +172,30 @@ def restore_into(ctx, admin, entry, new_db, props, dump_path, no_owner=False):
             if problems:
                 raise FrendeDbError("The restored copy does not match the backup's row counts: %s"
                                     % "; ".join(problems[:5]))
+        analyze_s = None
+        if analyze:
+            run([ctx.binary("vacuumdb"), "--analyze-only", "--quiet", "--jobs=%d" % ctx.p["jobs"],
+                 "--dbname=%s" % new_db], ctx.env(restore=True), "vacuumdb --analyze-only on %s" % new_db)
+            analyze_s = round(time.monotonic() - start - load_s - count_s, 3)
         if props:
-            notes += bdb.apply_properties(admin, new_db, props, bdb.existing_roles(admin))
-        return dict(database=new_db, load_s=round(load_s, 3), count_s=round(count_s, 3), tables=counts,
-                    rows_checked=expected is not None, notes=notes)
+            notes += bdb.apply_properties(admin, new_db, props, bdb.existing_roles(admin), with_comment=not scratch)
+        return dict(database=new_db, load_s=round(load_s, 3), count_s=round(count_s, 3), analyze_s=analyze_s,
+                    tables=counts, rows_checked=expected is not None, notes=notes)
     except BaseException:
         bdb.drop_database(admin, new_db)
         raise
 
 
-def swap_in(ctx, admin, live, new_db, previous, allow):
-    """Block and empty ``live``, then rename live -> previous and new_db -> live in one transaction."""
+def swap_in(ctx, admin, live, new_db, previous, allow, comment):
+    """Block and empty ``live``, then rename live -> previous and new_db -> live (with ``comment``) in one
+    transaction."""
     bdb.set_allow_connections(admin, live, False)
     try:
         for attempt in range(3):
             bdb.terminate_sessions(admin, live)
             conn = ctx.connect(admin.conn.info.dbname, autocommit=False)
             try:
-                bdb.rename_pair(conn, live, previous, new_db)
+                bdb.rename_pair(conn, live, previous, new_db, comment)
                 break
             except Exception as exc:
                 if attempt == 2 or "being accessed by other users" not in str(exc):
@@ -255,14 +268,17 @@ def restore(ctx):
                 ctx.log.error("restore", "refused", backup=entry["name"], database=live, msg=str(exc))
                 raise FrendeDbError("Refusing to restore: %s. Nothing was changed." % exc,
                                     verification=exc.details.get("verification"))
+            leftovers = drop_leftovers(ctx, admin, "restore")
             try:
                 globals_result = apply_globals(ctx, admin, entry, identity, plan) if plan["apply"] else dict(
                     applied=False, created=[], updated=[], skipped=[])
                 props = live_props or (entry.get("manifest") or {}).get("database_properties")
-                loaded = restore_into(ctx, admin, entry, new_db, props, verification.get("dump_path"))
+                loaded = restore_into(ctx, admin, entry, new_db, props, verification.get("dump_path"),
+                                      scratch=bool(previous))
                 if previous:
                     try:
-                        swap_in(ctx, admin, live, new_db, previous, live_props["allow_connections"])
+                        swap_in(ctx, admin, live, new_db, previous, live_props["allow_connections"],
+                                live_props["comment"])
                     except BaseException:
                         bdb.drop_database(admin, new_db)
                         raise
@@ -282,7 +298,8 @@ def restore(ctx):
                          duration_s=duration)
         result = dict(backup=entry["name"], database=live, previous_database=kept, duration_s=duration,
                       verify_s=round(verify_s, 3), load_s=loaded["load_s"], count_s=loaded["count_s"],
-                      tables=loaded["tables"], rows_checked=loaded["rows_checked"],
+                      analyze_s=loaded["analyze_s"], tables=loaded["tables"], rows_checked=loaded["rows_checked"],
+                      leftovers_dropped=leftovers,
                       globals=globals_result, roles_missing=plan["missing"], notes=loaded["notes"])
         return dict(changed=True, restore=result, verification=verification, duration_s=duration,
                     msg="Restored %s into %s in %.1f s%s." % (
@@ -291,27 +308,40 @@ def restore(ctx):
         admin.close()
 
 
-def scratch_restore(ctx, entry, identity, word):
+def drop_leftovers(ctx, admin, action):
+    """Drop scratch databases that killed runs left behind (each logged); their names."""
+    names = bdb.drop_leftover_scratch(admin)
+    for name in names:
+        ctx.log.write("WARNING", action, "leftover_dropped", database=name,
+                      msg="dropped a scratch database left behind by a run that did not finish")
+    return names
+
+
+def scratch_restore(ctx, entry, identity, word, analyze=False):
     """Quick-verify ``entry``, restore it into a scratch database, compare rows, drop it.
 
-    Returns (verification, restore details, seconds taken). Used by deep verify and drills;
-    never creates roles: when roles are missing it restores without owners and grants.
+    Returns (verification, restore details, seconds taken). Used by deep verify and drills (which
+    analyze too, to time what a real restore does); never creates roles: when roles are missing it
+    restores without owners and grants. Scratch databases of killed earlier runs are dropped first.
     """
     p = ctx.p
     db = (entry.get("manifest") or {}).get("database") or entry.get("database") or p.get("database") or "restore"
     scratch = derived_name(db, word, stamp_now())
     work_dir = p.get("work_dir") or p["backup_dir"]
     admin = ctx.admin()
-    start = time.monotonic()
     verification = None
     try:
+        leftovers = drop_leftovers(ctx, admin, word)
+        start = time.monotonic()
         plan = role_plan(admin, entry, "auto")
         verification = quick_verify(ctx, entry, identity, materialize_dir=work_dir)
         props = (entry.get("manifest") or {}).get("database_properties")
         loaded = restore_into(ctx, admin, entry, scratch, props if not plan["missing"] else None,
-                              verification.get("dump_path"), no_owner=bool(plan["missing"]))
+                              verification.get("dump_path"), no_owner=bool(plan["missing"]), scratch=True,
+                              analyze=analyze)
         seconds = round(time.monotonic() - start, 3)
         bdb.drop_database(admin, scratch)
+        loaded["leftovers_dropped"] = leftovers
         return verification, loaded, seconds
     finally:
         if verification and verification.get("dump_path") and os.path.exists(verification["dump_path"]):

@@ -21,9 +21,15 @@ description:
     O(identity_file)) and that C(pg_restore --list) reads it; with O(deep=true) it also restores into a scratch
     database and compares row counts. The result is recorded in C(<name>.verify.json).
   - V(restore) verifies first and refuses a backup that fails. By default it restores into a new database, checks
-    row counts, then swaps names in one transaction, keeping the old database as C(<db>_pre_restore_<time>).
+    row counts, collects planner statistics (C(vacuumdb --analyze-only), which C(pg_restore) does not), then swaps
+    names in one transaction, keeping the old database as C(<db>_pre_restore_<time>).
+  - V(restore), deep V(verify) and V(drill) first drop scratch databases (C(<db>_restore_<time>),
+    C(<db>_verify_<time>), C(<db>_drill_<time>)) that an earlier run left behind when it was killed. Only databases
+    this module labelled as its scratch copies, whose making session has ended, are dropped; never
+    C(<db>_pre_restore_<time>), never a scratch copy a concurrent run is using.
   - V(cleanup) removes backups older than O(retention_days) but always keeps the newest O(keep_min) valid ones.
-  - V(drill) restores the newest backup into a scratch database, measures the achieved RTO and RPO, writes
+  - V(drill) restores the newest backup into a scratch database (and analyzes it, as a restore does), measures the
+    achieved RTO and RPO, writes
     C(drill-<time>.json) next to the backups, and fails when a target is missed.
   - The password of O(login_user) reaches C(pg_dump) and friends through the environment only, never a command line.
 author:
@@ -250,8 +256,10 @@ verification:
   type: dict
 restore:
   description:
-    - What was restored - C(backup), C(database), C(previous_database) (the kept old copy or null), C(duration_s),
-      C(tables) (restored row counts), C(rows_checked), C(globals) (roles created), C(notes).
+    - What was restored - C(backup), C(database), C(previous_database) (the kept old copy or null), C(duration_s)
+      with its parts C(verify_s), C(load_s), C(count_s), C(analyze_s), C(tables) (restored row counts),
+      C(rows_checked), C(globals) (roles created), C(leftovers_dropped) (scratch databases of killed runs dropped
+      first), C(notes).
   returned: when O(action=restore)
   type: dict
 duration_s:
@@ -271,8 +279,8 @@ kept:
 report:
   description:
     - The drill report, also written to C(drill-<time>.json) - C(backup), C(achieved_rto_s), C(achieved_rpo_s),
-      C(rto_target), C(rpo_target), C(rto_met), C(rpo_met), C(passed), C(findings), C(rows_checked),
-      C(report_file). Also returned when the drill fails.
+      C(rto_target), C(rpo_target), C(rto_met), C(rpo_met), C(passed), C(findings), C(rows_checked), C(analyze_s),
+      C(leftovers_dropped), C(report_file). Also returned when the drill fails.
   returned: when O(action=drill)
   type: dict
 """

@@ -189,6 +189,78 @@ def test_verify_records_result_and_deep_verify_restores_into_scratch(pg, bk, app
     assert doc["backups"][0]["verified"]["state"] == "ok"
 
 
+def scratch_database(pg, name, session_alive):
+    """A database labelled as a scratch copy the way the engine labels one, by a session that is
+    still open (returned: close it later) or has already ended (a killed run's leftover)."""
+    conn = pg.connect()
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()::text || '@' || extract(epoch FROM backend_start)::text "
+                    "FROM pg_stat_activity WHERE pid = pg_backend_pid()")
+        token = cur.fetchone()[0]
+        cur.execute('CREATE DATABASE "%s"' % name)
+        cur.execute('COMMENT ON DATABASE "%s" IS %%s' % name,
+                    ("frende.db scratch copy of session %s; dropped when done" % token,))
+    if session_alive:
+        return conn
+    pid = conn.get_backend_pid()
+    conn.close()
+    deadline = time.monotonic() + 10  # the backend exits just after the client closes
+    while pg.sql("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return None
+
+
+def test_restore_analyzes_the_copy_and_drops_only_leftovers_of_killed_runs(pg, bk, app_db):
+    pg.sql("COMMENT ON DATABASE %s IS 'Frende production data'" % DB)
+    backup(pg, bk)
+    old = "20200101000000"
+    scratch_database(pg, "%s_restore_%s" % (DB, old), session_alive=False)  # a killed restore's copy
+    busy = scratch_database(pg, "%s_drill_%s" % (DB, old), session_alive=True)  # a drill still running
+    scratch_database(pg, "%s_pre_restore_%s" % (DB, old), session_alive=False)  # never a scratch name
+    pg.sql('CREATE DATABASE "%s_verify_%s"' % (DB, old))  # named alike by someone, not labelled
+    try:
+        proc, doc = run_cli(pg, "--action", "restore", "--backup-file", "latest", *bk["flags"])
+        assert proc.returncode == 0, proc.stderr
+        assert doc["restore"]["leftovers_dropped"] == ["%s_restore_%s" % (DB, old)]
+        left = databases(pg, DB)
+        assert "%s_restore_%s" % (DB, old) not in left
+        for kept in ("%s_drill_%s" % (DB, old), "%s_pre_restore_%s" % (DB, old), "%s_verify_%s" % (DB, old)):
+            assert kept in left, kept
+        assert find(log_lines.read(bk["log"]), "WARNING", "restore", "leftover_dropped",
+                    database="%s_restore_%s" % (DB, old))
+    finally:
+        busy.close()
+    # The swap gave the restored database the live one's comment (not the scratch label).
+    previous = doc["restore"]["previous_database"]
+    comments = dict(pg.sql("SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+                           "WHERE datname IN (%s, %s)", (DB, previous)))
+    assert comments == {DB: "Frende production data", previous: "Frende production data"}
+    # Planner statistics exist for every restored table: ANALYZE ran (autovacuum's would be last_autoanalyze).
+    assert doc["restore"]["analyze_s"] is not None
+    unanalyzed = pg.sql("SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NULL", dbname=DB)
+    assert unanalyzed == []
+    assert pg.sql("SELECT count(*) FROM pg_stats WHERE schemaname = 'app' AND tablename = 'users'",
+                  dbname=DB)[0][0] > 0
+
+
+def test_drill_and_deep_verify_drop_leftovers_first_and_the_drill_analyzes(pg, bk, app_db):
+    backup(pg, bk)
+    drill_leftover = "%s_drill_20200101000000" % DB
+    scratch_database(pg, drill_leftover, session_alive=False)
+    proc, doc = run_cli(pg, "--action", "drill", "--database", DB, *bk["flags"])
+    assert proc.returncode == 0, proc.stderr
+    assert doc["report"]["leftovers_dropped"] == [drill_leftover]
+    assert doc["report"]["analyze_s"] is not None
+    verify_leftover = "%s_verify_20200101000000" % DB
+    scratch_database(pg, verify_leftover, session_alive=False)
+    proc, doc = run_cli(pg, "--action", "verify", "--deep", *bk["flags"])
+    assert proc.returncode == 0, proc.stderr
+    assert databases(pg, DB) == [DB]
+    entries = log_lines.read(bk["log"])
+    assert find(entries, "WARNING", "drill", "leftover_dropped", database=drill_leftover)
+    assert find(entries, "WARNING", "verify", "leftover_dropped", database=verify_leftover)
+
+
 def test_killed_backup_leaves_nothing_usable_and_is_cleaned_next_time(pg, bk, tmp_path):
     big = DB + "_big"
     drop_databases(pg, big)
