@@ -5,7 +5,10 @@ set -euo pipefail
 
 declare -A GROUPS_PKGS=(
   [server]="postgresql-15 postgresql-client-15 postgresql-contrib zstd age openssl gzip python3-psycopg2"
-  [hosts]="podman runc debootstrap"
+  # netavark + aardvark-dns: test hosts on one podman network resolve each other by
+  # name. They are only Recommends of podman, and --no-install-recommends below
+  # would leave podman on CNI without DNS ("could not translate host name").
+  [hosts]="podman runc debootstrap netavark aardvark-dns"
   [sanity]="shellcheck"
 )
 
@@ -20,11 +23,22 @@ for g in "${groups[@]}"; do
   done
 done
 
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing missing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
 
-echo "Installing missing Debian packages: ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The hosts reach each other by name only through netavark's DNS; say so now
+# rather than in a failed psql inside a test host minutes later.
+if [[ " ${groups[*]} " == *" hosts "* ]]; then
+  backend=$(podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null || true)
+  if [ "$backend" != netavark ]; then
+    echo "podman uses the '${backend:-unknown}' network backend; the test hosts need netavark (DNS by name)." \
+         "Run with CONTAINERS_CONF=scripts/podman/containers.conf (it sets network_backend)." >&2
+    exit 1
+  fi
+fi
