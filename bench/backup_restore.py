@@ -186,6 +186,13 @@ def run_measured(argv, env, shell=False):
     return seconds, usage.ru_maxrss, out
 
 
+def settle(server):
+    """Start each measurement from the same state: the previous one's dirty buffers and page cache
+    written out (CHECKPOINT, sync), so that no command pays for the writes of the one before it."""
+    server.sql("CHECKPOINT")
+    os.sync()
+
+
 def median(values):
     return statistics.median(values) if values else None
 
@@ -225,6 +232,7 @@ def main(argv=None):
             extra += ["--compression-level", str(args.compression_level)]
         for rep in range(args.reps):
             run = dict(rep=rep + 1)
+            settle(server)
             s = run_measured("set -o pipefail; pg_dump -Fc -Z0 -d frende > /dev/null", env, shell=True)[0]
             run["floor_backup_s"] = s
             plain = baseline_dir / ("frende-%d.sql.gz" % rep)
@@ -236,10 +244,12 @@ def main(argv=None):
             run["ours_backup_engine_s"] = manifest["duration_s"]
 
             target = "frende_baseline_%d" % rep
+            settle(server)
             s = run_measured("set -o pipefail; createdb %s && gunzip -c %s | psql -X -q -v ON_ERROR_STOP=1 "
                              "-d %s > /dev/null" % (target, plain, target), env, shell=True)[0]
             run["baseline_restore_s"] = s
             server.sql("DROP DATABASE %s" % target)
+            settle(server)
             s, rss, out = run_measured(COMMAND + ["--action", "restore", "--backup-file", manifest["name"],
                                                   "--database", "frende"] + common + extra, env)
             run["ours_restore_s"], run["ours_restore_rss_kib"] = s, rss

@@ -8,6 +8,8 @@
 #     pipelining), measured in the same run as the baseline;
 #   - TEN database hosts (+ 1 application server) in one run: idempotent median
 #     of REPS, fresh converge TEN_FRESH_REPS times; ratio to one host;
+#   - CPU seconds of the idempotent runs inside the hosts (their cgroup) and
+#     elsewhere (controller, podman): here every host shares the same cores;
 #   - module calls: task results per database host (on the host and on the
 #     controller) and podman exec round trips, counted in an extra -vvv run.
 # Every idempotent run must report changed=0; the table says so.
@@ -64,27 +66,56 @@ up() { local hosts; mapfile -t hosts < <(db_hosts "$1"); bash scripts/podman/hos
 down() { local hosts; mapfile -t hosts < <(db_hosts "$TEN"); bash scripts/podman/hosts.sh down "$NETWORK" "${hosts[@]}" frende-bench-app; }
 trap down EXIT
 
-# run LOG INVENTORY ENV... : one setup.yml run; prints "seconds changed_total failed_total"
+# CPU seconds used so far: "machine hosts". machine: every core's non-idle time
+# (/proc/stat); hosts: what the podman containers used (their parent cgroup; 0
+# when it cannot be found). On one 2-core machine the ten hosts share the cores
+# with the controller, which separate database hosts would not: the table shows
+# both, so the ten-host ratio can be read for what it is.
+cpu_now() {
+  python3 - <<'PY'
+import glob, os
+with open("/proc/stat") as f:
+    fields = [int(x) for x in f.readline().split()[1:]]
+machine = (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+hosts = 0.0
+for path in ("/sys/fs/cgroup/cpuacct/libpod_parent/cpuacct.usage", "/sys/fs/cgroup/cpu,cpuacct/libpod_parent/cpuacct.usage"):
+    if os.path.exists(path):
+        hosts = int(open(path).read()) / 1e9
+        break
+else:
+    for path in glob.glob("/sys/fs/cgroup/libpod_parent/cpu.stat") + glob.glob("/sys/fs/cgroup/machine.slice/cpu.stat"):
+        hosts = int(dict(line.split() for line in open(path))["usage_usec"]) / 1e6
+        break
+print("%.2f %.2f" % (machine, hosts))
+PY
+}
+
+# run LOG INVENTORY ENV... : one setup.yml run; prints
+# "seconds changed_total failed_total cpu_in_hosts cpu_elsewhere"
 run() {
   local log=$1 inv=$2; shift 2
-  local t0 t1
+  local t0 t1 c0 c1
+  c0=$(cpu_now)
   t0=$(date +%s.%N)
   "$@" ansible-playbook -i "$inv" playbooks/setup.yml >"$log" 2>&1 || true
   t1=$(date +%s.%N)
-  python3 - "$log" "$t0" "$t1" <<'PY'
+  c1=$(cpu_now)
+  python3 - "$log" "$t0" "$t1" "$c0" "$c1" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
 stats = [dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", line))
          for line in re.findall(r"^\S+\s+:\s+(ok=.*)$", text, re.M)]
-print("%.1f %d %d" % (float(sys.argv[3]) - float(sys.argv[2]),
-                      sum(s.get("changed", 0) for s in stats),
-                      sum(s.get("failed", 0) + s.get("unreachable", 0) for s in stats) if stats else 1))
+(m0, h0), (m1, h1) = [[float(x) for x in c.split()] for c in sys.argv[4:6]]
+print("%.1f %d %d %.1f %.1f" % (float(sys.argv[3]) - float(sys.argv[2]),
+                                sum(s.get("changed", 0) for s in stats),
+                                sum(s.get("failed", 0) + s.get("unreachable", 0) for s in stats) if stats else 1,
+                                h1 - h0, (m1 - m0) - (h1 - h0)))
 PY
 }
 
 median() { python3 -c 'import statistics,sys; v=[float(x) for x in sys.argv[1:]]; print("%.1f" % statistics.median(v))' "$@"; }
 
-declare -a fresh1 idem1 stock1 idem10 fresh10
+declare -a fresh1 idem1 stock1 idem10 fresh10 idem1_hcpu idem1_ocpu idem10_hcpu idem10_ocpu
 changes_idem=0 failures=0
 note() { echo "[bench] $*" >&2; }
 
@@ -92,10 +123,10 @@ for r in $(seq 1 "$REPS"); do
   note "1 db host: rep $r/$REPS: new hosts, fresh converge, idempotent run (pipelined), idempotent run (stock)"
   up 1
   inv=$(inventory 1 podman)
-  read -r s c f < <(run "$WORK/fresh1-$r.log" "$inv" "${PIPELINED[@]}"); fresh1+=("$s"); failures=$((failures + f))
+  read -r s c f _ _ < <(run "$WORK/fresh1-$r.log" "$inv" "${PIPELINED[@]}"); fresh1+=("$s"); failures=$((failures + f))
   if [ "$f" -ne 0 ]; then tail -n 30 "$WORK/fresh1-$r.log" >&2; echo "[bench] the fresh converge failed; stopping" >&2; exit 1; fi
-  read -r s c f < <(run "$WORK/idem1-$r.log" "$inv" "${PIPELINED[@]}"); idem1+=("$s"); changes_idem=$((changes_idem + c)); failures=$((failures + f))
-  read -r s c f < <(run "$WORK/stock1-$r.log" "$inv" "${STOCK[@]}"); stock1+=("$s"); changes_idem=$((changes_idem + c)); failures=$((failures + f))
+  read -r s c f hc oc < <(run "$WORK/idem1-$r.log" "$inv" "${PIPELINED[@]}"); idem1+=("$s"); idem1_hcpu+=("$hc"); idem1_ocpu+=("$oc"); changes_idem=$((changes_idem + c)); failures=$((failures + f))
+  read -r s c f _ _ < <(run "$WORK/stock1-$r.log" "$inv" "${STOCK[@]}"); stock1+=("$s"); changes_idem=$((changes_idem + c)); failures=$((failures + f))
 done
 
 note "1 db host: counting run (-vvv, not timed)"
@@ -117,14 +148,16 @@ note "$TEN db hosts: new hosts, fresh converge x$TEN_FRESH_REPS, idempotent x$RE
 for r in $(seq 1 "$TEN_FRESH_REPS"); do
   up "$TEN"
   inv=$(inventory "$TEN" podman)
-  read -r s c f < <(run "$WORK/fresh10-$r.log" "$inv" "${PIPELINED[@]}"); fresh10+=("$s"); failures=$((failures + f))
+  read -r s c f _ _ < <(run "$WORK/fresh10-$r.log" "$inv" "${PIPELINED[@]}"); fresh10+=("$s"); failures=$((failures + f))
 done
 for r in $(seq 1 "$REPS"); do
-  read -r s c f < <(run "$WORK/idem10-$r.log" "$inv" "${PIPELINED[@]}"); idem10+=("$s"); changes_idem=$((changes_idem + c)); failures=$((failures + f))
+  read -r s c f hc oc < <(run "$WORK/idem10-$r.log" "$inv" "${PIPELINED[@]}"); idem10+=("$s"); idem10_hcpu+=("$hc"); idem10_ocpu+=("$oc"); changes_idem=$((changes_idem + c)); failures=$((failures + f))
 done
 
 m_fresh1=$(median "${fresh1[@]}"); m_idem1=$(median "${idem1[@]}"); m_stock1=$(median "${stock1[@]}")
 m_fresh10=$(median "${fresh10[@]}"); m_idem10=$(median "${idem10[@]}")
+m_h1=$(median "${idem1_hcpu[@]}"); m_o1=$(median "${idem1_ocpu[@]}")
+m_h10=$(median "${idem10_hcpu[@]}"); m_o10=$(median "${idem10_ocpu[@]}")
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 
 out=$RESULTS/converge-$(date -u +%Y%m%dT%H%M%SZ).txt
@@ -138,6 +171,9 @@ out=$RESULTS/converge-$(date -u +%Y%m%dT%H%M%SZ).txt
   printf "%-48s %10s %8s  %s\n" "$TEN db + 1 app, fresh converge" "$m_fresh10" "$(ratio "$m_fresh10" "$m_fresh1")" "${fresh10[*]}"
   printf "%-48s %10s %8s  %s\n" "$TEN db + 1 app, idempotent (pipelined podman)" "$m_idem10" "$(ratio "$m_idem10" "$m_idem1")" "${idem10[*]}"
   echo
+  echo "CPU seconds of an idempotent run (median), inside the hosts / elsewhere (controller, podman):"
+  echo "  1 db + 1 app: $m_h1 / $m_o1;  $TEN db + 1 app: $m_h10 / $m_o10 (ratios $(ratio "$m_h10" "$m_h1") / $(ratio "$m_o10" "$m_o1"));"
+  echo "  all of it shares these $(nproc) cores: $TEN hosts cannot take less than $(python3 -c "print('%.1f' % (($m_h10 + $m_o10) / $(nproc)))") s here"
   echo "idempotent runs: changed total = $changes_idem (must be 0); failed or unreachable = $failures (must be 0)"
   echo "module calls per database host, idempotent run: $n_remote task results on the host ($n_loops of them loop items),"
   echo "  $n_local on the controller; $n_exec podman exec round trips to the host"
