@@ -8,7 +8,10 @@ declare -A GROUPS_PKGS=(
   # netavark + aardvark-dns: test hosts on one podman network resolve each other by
   # name. They are only Recommends of podman, and --no-install-recommends below
   # would leave podman on CNI without DNS ("could not translate host name").
-  [hosts]="podman runc debootstrap netavark aardvark-dns"
+  # iptables: netavark 1.4 sets up each network's NAT and firewall rules with it;
+  # without it every container on a network fails to start ("netavark: No such
+  # file or directory"). Also only a Recommends.
+  [hosts]="podman runc debootstrap netavark aardvark-dns iptables"
   [sanity]="shellcheck"
 )
 
