@@ -289,8 +289,8 @@ import copy
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.frende.db.plugins.module_utils._backup_engine import run_action
-from ansible_collections.frende.db.plugins.module_utils._backup_options import OPTIONS
+from ansible_collections.frende.db.plugins.module_utils._backup.engine import run_action
+from ansible_collections.frende.db.plugins.module_utils._backup.options import OPTIONS
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._postgres import (
     CONNECTION_MUTUALLY_EXCLUSIVE, connection_argument_spec)

@@ -240,7 +240,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
-from ansible_collections.frende.db.plugins.module_utils._health import HealthReport, health_argument_spec
+from ansible_collections.frende.db.plugins.module_utils._health.report import HealthReport, health_argument_spec
 from ansible_collections.frende.db.plugins.module_utils._postgres import (
     CONNECTION_MUTUALLY_EXCLUSIVE, connection_argument_spec,
 )

@@ -304,8 +304,8 @@ from ansible_collections.frende.db.plugins.module_utils._postgres import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
     connection_argument_spec,
 )
-from ansible_collections.frende.db.plugins.module_utils._role import RoleManager
-from ansible_collections.frende.db.plugins.module_utils._role_privileges import PRESET_NAMES
+from ansible_collections.frende.db.plugins.module_utils._role.manager import RoleManager
+from ansible_collections.frende.db.plugins.module_utils._role.privileges import PRESET_NAMES
 
 
 def argument_spec():

@@ -16,7 +16,7 @@ import time
 import psycopg2
 import pytest
 
-from ansible_collections.frende.db.plugins.module_utils import _backup_catalog
+from ansible_collections.frende.db.plugins.module_utils._backup import catalog
 from tests.support.pgserver import PgServer, free_port
 from tests.support.playbook import run_module, run_module_verbose, run_tasks
 
@@ -41,10 +41,10 @@ def backups(tmp_path):
 
 
 def write_manifest(directory, hours_ago, database="frende"):
-    """A complete backup set as _backup_catalog lists it: the manifest marks it complete."""
-    finished = _backup_catalog.utc_now() - datetime.timedelta(hours=hours_ago)
-    name = _backup_catalog.set_name(database, finished)
-    (directory / (name + _backup_catalog.MANIFEST_SUFFIX)).write_text(json.dumps(dict(
+    """A complete backup set as _backup/catalog lists it: the manifest marks it complete."""
+    finished = catalog.utc_now() - datetime.timedelta(hours=hours_ago)
+    name = catalog.set_name(database, finished)
+    (directory / (name + catalog.MANIFEST_SUFFIX)).write_text(json.dumps(dict(
         database=database, started_at=(finished - datetime.timedelta(minutes=2)).isoformat(),
         finished_at=finished.isoformat(), files=[])))
     return name

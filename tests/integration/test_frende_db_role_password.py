@@ -6,7 +6,7 @@ import psycopg2
 import pytest
 from test_frende_db_role import assert_ok, drop_role, role, role_state
 
-from ansible_collections.frende.db.plugins.module_utils._scram import parse_verifier, verifier_matches
+from ansible_collections.frende.db.plugins.module_utils._role.scram import parse_verifier, verifier_matches
 from tests.support.playbook import run_module_verbose
 
 

@@ -6,7 +6,7 @@
 # Runs on the controller: packs the frende-db commands for a database host into
 # one tar archive, laid out relative to /usr/local:
 #   lib/frende-db/bin/frende-db                     the entry point (0755)
-#   lib/frende-db/plugins/module_utils/*.py         the engines (0644)
+#   lib/frende-db/plugins/module_utils/**/*.py      the engines (0644)
 #   lib/frende-db/libexec/*                         the role's config checkers (0755)
 #   bin/frende-db-backup, bin/frende-db-maintenance links to the entry point
 # Fixed owners, times and order make equal inputs give an equal archive; the
@@ -20,10 +20,11 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage" "$archive.new"' EXIT
 lib=$stage/lib/frende-db
 mkdir -p "$lib/bin" "$lib/plugins/module_utils" "$lib/libexec" "$stage/bin"
-cp "$root"/plugins/module_utils/*.py "$lib/plugins/module_utils/"
+(cd "$root/plugins/module_utils" && find . -name '*.py' ! -path '*/__pycache__/*' | while read -r f; do
+  mkdir -p "$lib/plugins/module_utils/$(dirname "$f")"; cp "$f" "$lib/plugins/module_utils/$f"; done)
 cp "$root/bin/frende-db" "$lib/bin/frende-db"
 cp "$libexec"/* "$lib/libexec/"
-chmod 0644 "$lib"/plugins/module_utils/*.py
+find "$lib/plugins/module_utils" -name '*.py' -exec chmod 0644 {} +
 chmod 0755 "$lib/bin/frende-db" "$lib"/libexec/*
 ln -s ../lib/frende-db/bin/frende-db "$stage/bin/frende-db-backup"
 ln -s ../lib/frende-db/bin/frende-db "$stage/bin/frende-db-maintenance"

@@ -1,0 +1,272 @@
+# Copyright (c) frende.db contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The health report: reads the server, the server log and the backup directory.
+
+Private to frende.db. One implementation for the module frende_db_health and
+for ``frende-db-maintenance --action health``. Never raises for a sick server:
+every problem becomes a check entry (a check that cannot be measured is
+``unknown``). Standard library + psycopg2 only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+try:
+    import psycopg2
+    from psycopg2 import errors as pg_errors
+except ImportError:  # reported by _postgres.require_psycopg2() when connecting
+    psycopg2 = None
+    pg_errors = None
+
+from ansible_collections.frende.db.plugins.module_utils._backup import catalog as backup_catalog
+from ansible_collections.frende.db.plugins.module_utils._health import checks as hc
+from ansible_collections.frende.db.plugins.module_utils._health import hba_audit
+from ansible_collections.frende.db.plugins.module_utils._health import server_log
+from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+from ansible_collections.frende.db.plugins.module_utils._postgres import Db, timed_connect, validate_connection_params
+from ansible_collections.frende.db.plugins.module_utils._units import format_duration
+
+STATEMENT_TIMEOUT_MS = 30000
+
+# inet_server_addr() is NULL exactly when this session came in over the Unix socket.
+_SSL_SQL = ("SELECT ssl, version, cipher, bits, inet_server_addr() IS NULL AS local_socket "
+            "FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+_SSL_SETTINGS_SQL = ("SELECT current_setting('ssl') AS ssl, "
+                     "current_setting('ssl_min_protocol_version') AS min_protocol")
+_SETTINGS_SQL = "SELECT name, setting, unit, vartype FROM pg_settings WHERE name = ANY(%s)"
+_ACTIVITY_SQL = """
+SELECT coalesce(state, 'unknown') AS state, count(*)::int AS n
+FROM pg_stat_activity WHERE backend_type = 'client backend' GROUP BY 1 ORDER BY 1
+"""
+_OLDEST_XACT_SQL = """
+SELECT pid, usename AS user, datname AS database,
+       round(extract(epoch FROM now() - xact_start)::numeric, 1)::float8 AS age
+FROM pg_stat_activity
+WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+ORDER BY xact_start LIMIT 1
+"""
+_IDLE_XACT_SQL = """
+SELECT pid, usename AS user, datname AS database,
+       round(extract(epoch FROM now() - state_change)::numeric, 1)::float8 AS age
+FROM pg_stat_activity
+WHERE state IN ('idle in transaction', 'idle in transaction (aborted)') AND pid <> pg_backend_pid()
+ORDER BY state_change LIMIT 1
+"""
+# pg_database_size() needs CONNECT on the database or pg_read_all_stats (pg_monitor has it).
+_SIZES_SQL = """
+SELECT datname,
+       CASE WHEN has_database_privilege(oid, 'CONNECT')
+                 OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
+            THEN pg_database_size(oid) END AS bytes
+FROM pg_database WHERE datallowconn ORDER BY datname
+"""
+_HBA_SQL = """
+SELECT line_number, type, database, user_name, address, netmask, auth_method, options, error
+FROM pg_hba_file_rules ORDER BY line_number
+"""
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class HealthCollector:
+    """Collect the report. ``options`` come from checks.normalize_options()."""
+
+    def __init__(self, params, options, now=None, connect=timed_connect):
+        self.params = params
+        self.options = options
+        self.now = now or datetime.datetime.now(datetime.timezone.utc)
+        self._connect = connect
+        self.db = None
+
+    # -- one place that turns a failed measurement into 'unknown' -----------------
+    def _guard(self, name, measure):
+        try:
+            result = measure()
+        except FrendeDbError as exc:
+            result = hc.make_check(name, hc.UNKNOWN, None, None, exc.msg)
+        except OSError as exc:
+            result = hc.make_check(name, hc.UNKNOWN, None, None, "%s could not be read: %s" % (name, exc))
+        except Exception as exc:  # psycopg2.Error and its subclasses: report, never crash
+            if psycopg2 is None or not isinstance(exc, psycopg2.Error):
+                raise
+            result = hc.make_check(name, hc.UNKNOWN, None, None,
+                                   "Could not measure %s: %s" % (name, _first_line(exc)))
+        return result if isinstance(result, list) else [result]
+
+    def collect(self):
+        checks = []
+        try:
+            conn, latency = self._connect(self.params, self.params.get("login_db"))
+        except FrendeDbError as exc:
+            checks.append(hc.evaluate_connection(None, None, error=exc.msg))
+            for name in hc.CHECK_NAMES[1:]:
+                checks.append(hc.make_check(name, hc.UNKNOWN, None, None,
+                                            "Not checked: no connection to the server."))
+            return dict(status=hc.aggregate(checks), checks=checks)
+        self.db = Db(conn)
+        try:
+            with conn.cursor() as cur:
+                # A health probe must not hang on a stuck server.
+                cur.execute("SET statement_timeout = %s", (STATEMENT_TIMEOUT_MS,))
+            version = self.db.query_one("SELECT current_setting('server_version') AS v")["v"]
+            checks.append(hc.evaluate_connection(latency, version))
+            checks += self._guard("ssl", self.check_ssl)
+            checks += self._guard("settings", self.check_settings)
+            checks += self._guard("connections", self.check_connections)
+            checks += self._guard("long_transactions", self.check_long_transactions)
+            checks += self._guard("database_size", self.check_database_size)
+            checks += self._guard("hba", self.check_hba)
+            checks += self._guard("failed_auth", self.check_failed_auth)
+            checks += self._guard("backup_age", self.check_backup_age)
+        finally:
+            self.db.close()
+        return dict(status=hc.aggregate(checks), checks=checks)
+
+    # -- the checks -------------------------------------------------------------
+    def check_ssl(self):
+        own = self.db.query_one(_SSL_SQL)
+        server = self.db.query_one(_SSL_SETTINGS_SQL)
+        return hc.evaluate_ssl(own, server["ssl"], server["min_protocol"],
+                               self.options["expected"]["ssl_min_protocol_version"])
+
+    def check_settings(self):
+        rows = self.db.query(_SETTINGS_SQL, (list(hc.SETTING_NAMES),))
+        return hc.evaluate_settings({r["name"]: r for r in rows}, self.options["expected"])
+
+    def check_connections(self):
+        by_state = {r["state"]: r["n"] for r in self.db.query(_ACTIVITY_SQL)}
+        max_conn = int(self.db.query_one("SELECT current_setting('max_connections') AS m")["m"])
+        return hc.evaluate_connections(sum(by_state.values()), max_conn, by_state,
+                                       self.options["connections_warn_pct"], self.options["connections_crit_pct"])
+
+    def check_long_transactions(self):
+        return hc.evaluate_long_transactions(self.db.query_one(_OLDEST_XACT_SQL),
+                                             self.db.query_one(_IDLE_XACT_SQL), self.options)
+
+    def check_database_size(self):
+        database = self.options.get("database") or self.db.query_one("SELECT current_database() AS d")["d"]
+        sizes = {r["datname"]: r["bytes"] for r in self.db.query(_SIZES_SQL)}
+        return hc.evaluate_database_size(database, sizes)
+
+    def check_hba(self):
+        try:
+            rows = self.db.query(_HBA_SQL)
+        except pg_errors.InsufficientPrivilege:
+            role = self.db.query_one("SELECT quote_ident(current_user) AS r")["r"]
+            return hba_audit.permission_denied_check(role)
+        return hba_audit.evaluate_hba(rows)
+
+    def _setting(self, name):
+        try:
+            return self.db.query_one("SELECT current_setting(%s, true) AS v", (name,))["v"]
+        except pg_errors.InsufficientPrivilege:
+            return None
+
+    def server_log_path(self):
+        """The configured log, else the logging collector's current file, else Debian's."""
+        if self.options.get("server_log"):
+            return self.options["server_log"]
+        try:
+            current = self.db.query_one("SELECT pg_current_logfile() AS f")["f"]
+        except pg_errors.InsufficientPrivilege:
+            current = None  # pg_current_logfile() is superuser-only by default
+        if current:
+            if os.path.isabs(current):
+                return current
+            data_dir = self._setting("data_directory")
+            if data_dir:
+                return os.path.join(data_dir, current)
+        return server_log.debian_log_path(self._setting("cluster_name"),
+                                           (self._setting("server_version_num") or "15")[:2])
+
+    def check_failed_auth(self):
+        window = self.options["failed_auth_window"]
+        threshold = dict(max_count=self.options["failed_auth_warn"], window=format_duration(window))
+        path = self.server_log_path()
+        since = self.now - datetime.timedelta(seconds=window)
+        log_tz = server_log.resolve_timezone(self._setting("log_timezone"))
+        try:
+            files = server_log.find_log_files(path, since)
+            summary = server_log.count_failed_auth(files, since, None, log_tz)
+        except (OSError, UnicodeError) as exc:
+            return hc.make_check("failed_auth", hc.UNKNOWN, dict(server_log=path), threshold,
+                                 "The server log %s is not readable here (%s); set server_log to the log "
+                                 "file or directory, or run as a user that may read it." % (path, exc))
+        return hc.evaluate_failed_auth(summary, window, self.options["failed_auth_warn"])
+
+    def check_backup_age(self):
+        backup_dir = self.options["backup_dir"]
+        try:
+            if os.path.exists(backup_dir) and not os.access(backup_dir, os.R_OK | os.X_OK):
+                raise PermissionError("permission denied")
+            newest = backup_catalog.newest_backup(backup_dir)
+        except OSError as exc:
+            return hc.make_check("backup_age", hc.UNKNOWN, dict(backup_dir=backup_dir), None,
+                                 "The backup directory %s is not readable here: %s." % (backup_dir, exc))
+        return hc.evaluate_backup(newest, self.now, self.options["max_backup_age"], backup_dir)
+
+
+def collect(params, options, now=None):
+    return HealthCollector(params, options, now=now).collect()
+
+
+def health_argument_spec():
+    """The module options of frende_db_health besides the connection options."""
+    d = hc.DEFAULTS
+    e = hc.EXPECTED_DEFAULTS
+    return dict(
+        database=dict(type="str"),
+        expected=dict(type="dict", default={}, options=dict(
+            max_connections=dict(type="int", default=e["max_connections"]),
+            authentication_timeout=dict(type="str", default=e["authentication_timeout"]),
+            log_connections=dict(type="bool", default=e["log_connections"]),
+            log_disconnections=dict(type="bool", default=e["log_disconnections"]),
+            password_encryption=dict(type="str", default=e["password_encryption"],
+                                     choices=list(hc.PASSWORD_ENCRYPTIONS)),
+            ssl_min_protocol_version=dict(type="str", default=e["ssl_min_protocol_version"],
+                                          choices=list(hc.TLS_VERSIONS)),
+        )),
+        connections_warn_pct=dict(type="int", default=d["connections_warn_pct"]),
+        connections_crit_pct=dict(type="int", default=d["connections_crit_pct"]),
+        long_transaction_warn=dict(type="str", default=d["long_transaction_warn"]),
+        long_transaction_crit=dict(type="str", default=d["long_transaction_crit"]),
+        idle_in_transaction_warn=dict(type="str", default=d["idle_in_transaction_warn"]),
+        idle_in_transaction_crit=dict(type="str", default=d["idle_in_transaction_crit"]),
+        server_log=dict(type="path"),
+        failed_auth_window=dict(type="str", default=d["failed_auth_window"]),
+        failed_auth_warn=dict(type="int", default=d["failed_auth_warn"]),
+        backup_dir=dict(type="path", default=d["backup_dir"]),
+        max_backup_age=dict(type="str", default=d["max_backup_age"]),
+        fail_on=dict(type="str", default=d["fail_on"], choices=list(hc.FAIL_ON)),
+    )
+
+
+class HealthReport:
+    """What the module does: validate options, collect, decide whether the task fails."""
+
+    def __init__(self, params):
+        self.params = params
+        # Bad options are refused before anything is measured; a bad port is an input error,
+        # not an unreachable server.
+        validate_connection_params(params)
+        self.options = hc.normalize_options(params)
+        self.result = None
+
+    def run(self):
+        report = HealthCollector(self.params, self.options).collect()
+        self.result = dict(changed=False, status=report["status"], checks=report["checks"])
+        return self.result
+
+    @property
+    def fails(self):
+        return hc.reaches(self.result["status"], self.options["fail_on"])
+
+    def failure_message(self):
+        return "PostgreSQL health is %s (fail_on=%s): %s" % (
+            self.result["status"], self.options["fail_on"], "; ".join(hc.problems(self.result["checks"])))

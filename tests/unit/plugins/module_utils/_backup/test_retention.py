@@ -1,0 +1,44 @@
+import datetime
+
+import pytest
+
+from ansible_collections.frende.db.plugins.module_utils._backup.retention import select_for_cleanup
+
+NOW = datetime.datetime(2026, 11, 28, 3, 0, tzinfo=datetime.timezone.utc)
+
+
+def backups(*ages_days, database="frende", valid=True):
+    return [dict(name="%s-%02d" % (database, age), database=database, valid=valid,
+                 finished_at=NOW - datetime.timedelta(days=age)) for age in ages_days]
+
+
+def test_removes_only_what_is_older_than_retention():
+    remove, keep = select_for_cleanup(backups(1, 2, 3, 29, 31, 40), NOW, 30, 3)
+    assert sorted(remove) == ["frende-31", "frende-40"]
+    assert sorted(keep) == ["frende-01", "frende-02", "frende-03", "frende-29"]
+
+
+def test_keeps_newest_keep_min_whatever_their_age():
+    remove, keep = select_for_cleanup(backups(45, 50, 60, 70, 80), NOW, 30, 3)
+    assert sorted(keep) == ["frende-45", "frende-50", "frende-60"]
+    assert sorted(remove) == ["frende-70", "frende-80"]
+
+
+def test_invalid_backups_do_not_count_towards_keep_min():
+    items = backups(40, 41, valid=False) + backups(50, 51, 52)
+    remove, keep = select_for_cleanup(items, NOW, 30, 2)
+    assert sorted(keep) == ["frende-50", "frende-51"]
+    assert sorted(remove) == ["frende-40", "frende-41", "frende-52"]
+
+
+def test_keep_min_applies_per_database():
+    items = backups(40, 41) + backups(42, 43, database="other")
+    remove, keep = select_for_cleanup(items, NOW, 30, 1)
+    assert sorted(keep) == ["frende-40", "other-42"]
+    assert sorted(remove) == ["frende-41", "other-43"]
+
+
+@pytest.mark.parametrize("retention,keep_min,expected_removed", [(1, 1, 5), (100, 1, 0), (30, 6, 0)])
+def test_nothing_removed_below_the_limits(retention, keep_min, expected_removed):
+    remove = select_for_cleanup(backups(2, 3, 4, 5, 6, 7), NOW, retention, keep_min)[0]
+    assert len(remove) == expected_removed

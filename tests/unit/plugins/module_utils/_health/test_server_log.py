@@ -1,0 +1,137 @@
+"""Failed-authentication counting from PostgreSQL log lines, in both timestamp forms."""
+
+import datetime
+import gzip
+import os
+import time
+
+import pytest
+
+from ansible_collections.frende.db.plugins.module_utils._health import server_log as sl
+
+UTC = datetime.timezone.utc
+NOW = datetime.datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+
+# %m prefix (the test server's and Debian's) and %t prefix (seconds only).
+LOG = """\
+2026-11-26 11:00:00.100 UTC [100] bob@frende FATAL:  password authentication failed for user "bob"
+2026-11-27 11:59:59.900 UTC [101] [unknown]@[unknown] LOG:  connection received: host=10.0.0.7 port=5000
+2026-11-27 12:00:01.000 UTC [101] bob@frende FATAL:  password authentication failed for user "bob"
+2026-11-27 12:00:01.001 UTC [101] bob@frende DETAIL:  Connection matched pg_hba.conf line 3: "hostssl all all 10.0.0.0/8 scram-sha-256"
+2026-11-28 08:00:00 UTC [102] eve@frende FATAL:  no pg_hba.conf entry for host "192.0.2.9", user "eve", database "frende", SSL encryption
+2026-11-28 09:00:00 UTC [103] x@y FATAL:  28P01: password authentication failed for user "mallory"
+\tRole "mallory" does not exist.
+2026-11-28 10:00:00.5 UTC [104] LOG:  connection received: host=[local]
+2026-11-28 10:00:00.6 UTC [104] FATAL:  Peer authentication failed for user "postgres"
+2026-11-28 10:30:00 UTC [105] FATAL:  pg_hba.conf rejects connection for host "198.51.100.1", user "app", database "frende", no encryption
+2026-11-28 11:00:00.000 UTC [106] app@frende FATAL:  database "nope" does not exist
+2026-11-28 11:00:01.000 UTC [107] app@frende LOG:  statement: SELECT 'password authentication failed'
+2026-11-28 11:00:02.000 UTC [108] app@frende ERROR:  authentication failed somewhere in a string
+2026-11-28 13:00:00.000 UTC [109] bob@frende FATAL:  password authentication failed for user "bob"
+"""
+
+
+@pytest.fixture()
+def log_file(tmp_path):
+    path = tmp_path / "postgresql-15-main.log"
+    path.write_text(LOG)
+    return str(path)
+
+
+def test_counts_only_fatal_auth_failures_in_window(log_file):
+    since = NOW - datetime.timedelta(hours=24)
+    summary = sl.count_failed_auth([log_file], since, NOW, sl.resolve_timezone("Etc/UTC"))
+    # in window: 12:00:01 bob (host from the 'connection received' line), eve, mallory, postgres (peer), app (reject);
+    # out: the one two days ago and the one after NOW; not counted: non-auth FATAL, LOG and ERROR lines.
+    assert summary["count"] == 5
+    assert summary["by_user"] == {"bob": 1, "eve": 1, "mallory": 1, "postgres": 1, "app": 1}
+    assert summary["by_client"]["10.0.0.7"] == 1
+    assert summary["by_client"]["192.0.2.9"] == 1
+    assert summary["by_client"]["198.51.100.1"] == 1
+    assert summary["by_client"]["[local]"] == 1
+    assert summary["first"] == "2026-11-27T12:00:01+00:00"
+    assert summary["last"] == "2026-11-28T10:30:00+00:00"
+
+
+def test_window_edges(log_file):
+    summary = sl.count_failed_auth([log_file], NOW - datetime.timedelta(hours=3), NOW)
+    assert summary["count"] == 3  # 09:00 mallory, 10:00 postgres, 10:30 app
+    summary = sl.count_failed_auth([log_file], NOW - datetime.timedelta(days=5), None)
+    assert summary["count"] == 7
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("2026-11-28 06:06:58.440 UTC [1] x", datetime.datetime(2026, 11, 28, 6, 6, 58, 440000, tzinfo=UTC)),
+    ("2026-11-28 06:06:58 UTC [1] x", datetime.datetime(2026, 11, 28, 6, 6, 58, tzinfo=UTC)),
+    ("2026-11-28 06:06:58 GMT x", datetime.datetime(2026, 11, 28, 6, 6, 58, tzinfo=UTC)),
+    ("2026-11-28 07:06:58 +01 x", datetime.datetime(2026, 11, 28, 6, 6, 58, tzinfo=UTC)),
+    ("2026-11-28 01:36:58.5 -0430 x", datetime.datetime(2026, 11, 28, 6, 6, 58, 500000, tzinfo=UTC)),
+    ("\tRole does not exist", None),
+    ("LOG:  no time here", None),
+    ("2026-13-40 06:06:58 UTC broken date", None),
+])
+def test_parse_time_forms(line, expected):
+    moment = sl.parse_time(line)
+    assert moment == expected
+
+
+def test_abbreviated_zone_read_in_log_timezone():
+    berlin = sl.resolve_timezone("Europe/Berlin")
+    winter = sl.parse_time("2026-11-28 13:00:00.000 CET [1] x", berlin)
+    assert winter == datetime.datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    summer = sl.parse_time("2026-07-01 14:00:00 CEST [1] x", berlin)
+    assert summer == datetime.datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+    # the hour that happens twice when clocks go back: the abbreviation decides
+    first = sl.parse_time("2026-10-25 02:30:00 CEST x", berlin)
+    second = sl.parse_time("2026-10-25 02:30:00 CET x", berlin)
+    assert (second - first) == datetime.timedelta(hours=1)
+
+
+def test_unknown_timezone_name_is_none():
+    assert sl.resolve_timezone("Mars/Olympus") is None
+    assert sl.resolve_timezone(None) is None
+    assert sl.resolve_timezone("Etc/UTC") is UTC
+
+
+def test_directory_reads_recent_files_and_gz(tmp_path):
+    recent = tmp_path / "postgresql-a.log"
+    recent.write_text('2026-11-28 11:00:00 UTC [1] FATAL:  password authentication failed for user "a"\n')
+    rotated = tmp_path / "postgresql-b.log.gz"
+    with gzip.open(rotated, "wt") as handle:
+        handle.write('2026-11-28 10:00:00 UTC [2] FATAL:  password authentication failed for user "b"\n')
+    old = tmp_path / "postgresql-old.log"
+    old.write_text('2026-11-28 09:00:00 UTC [3] FATAL:  password authentication failed for user "c"\n')
+    past = time.time() - 3 * 86400
+    os.utime(old, (past, past))
+    (tmp_path / "postgresql.csv").write_text("csv is not read\n")
+    since = datetime.datetime.fromtimestamp(time.time() - 86400, UTC)
+    files = sl.find_log_files(str(tmp_path), since)
+    assert sorted(os.path.basename(f) for f in files) == ["postgresql-a.log", "postgresql-b.log.gz"]
+    summary = sl.count_failed_auth(files, NOW - datetime.timedelta(hours=24), NOW)
+    assert summary["by_user"] == {"a": 1, "b": 1}
+
+
+def test_file_with_rotated_sibling(tmp_path):
+    current = tmp_path / "postgresql-15-main.log"
+    current.write_text("")
+    (tmp_path / "postgresql-15-main.log.1").write_text(
+        '2026-11-28 01:00:00 UTC [2] FATAL:  password authentication failed for user "night"\n')
+    since = datetime.datetime.fromtimestamp(time.time() - 86400, UTC)
+    files = sl.find_log_files(str(current), since)
+    assert files == [str(current) + ".1", str(current)]
+    assert sl.count_failed_auth(files, NOW - datetime.timedelta(hours=24), NOW)["count"] == 1
+
+
+def test_missing_log_raises_oserror(tmp_path):
+    with pytest.raises(OSError):
+        sl.find_log_files(str(tmp_path / "nope.log"), NOW)
+
+
+@pytest.mark.parametrize("cluster,path", [
+    ("15/main", "/var/log/postgresql/postgresql-15-main.log"),
+    ("16/frende", "/var/log/postgresql/postgresql-16-frende.log"),
+    ("", "/var/log/postgresql/postgresql-15-main.log"),
+    (None, "/var/log/postgresql/postgresql-15-main.log"),
+])
+def test_debian_log_path(cluster, path):
+    assert sl.debian_log_path(cluster) == path
