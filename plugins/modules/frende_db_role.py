@@ -63,6 +63,12 @@ options:
     description:
       - Password of the role. Sent to the server only as a SCRAM-SHA-256 verifier, never as plaintext; never
         shown in output.
+      - A precomputed SCRAM-SHA-256 verifier (C(SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>), as
+        C(pg_authid) stores it and as C(psql)'s C(\password) or a secret manager makes it) is taken as the
+        verifier itself and stored unchanged, never hashed again. It is unchanged when the stored verifier is
+        the same string; a verifier of the same password with another salt replaces it.
+      - An md5 hash (C(md5) and 32 hex digits) and a value that starts with C(SCRAM-SHA-256$) but is not a
+        valid verifier are refused, so that nothing is stored that no client could log in with.
       - Omit it to leave the password as it is (a new role then has no password).
       - An empty password is refused.
     type: str

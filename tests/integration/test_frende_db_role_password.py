@@ -6,7 +6,7 @@ import psycopg2
 import pytest
 from test_frende_db_role import assert_ok, drop_role, role, role_state
 
-from ansible_collections.frende.db.plugins.module_utils._role.scram import parse_verifier, verifier_matches
+from ansible_collections.frende.db.plugins.module_utils._role.scram import parse_verifier, scram_verifier, verifier_matches
 from tests.support.playbook import run_module_verbose
 
 
@@ -135,3 +135,38 @@ def test_password_never_leaks(pg):
     log = pg.server_log()
     assert 'ALTER ROLE "rt_leak" WITH PASSWORD \'SCRAM-SHA-256$' in log  # statements are logged...
     assert password not in log                                            # ...the password never
+
+
+def test_a_precomputed_verifier_is_stored_as_given_and_settles(pg):
+    """password: 'SCRAM-SHA-256$...' is a verifier, not a plaintext to hash again (community.postgresql #301)."""
+    drop_role(pg, "rt_given")
+    plaintext = "given-" + secrets.token_hex(6)
+    given = scram_verifier(plaintext)
+    checked = role(pg, check=True, diff=True, name="rt_given", password=given)
+    assert_ok(checked, True)
+    assert role_state(pg, "rt_given") is None
+
+    created = role(pg, diff=True, name="rt_given", password=given)
+    assert_ok(created, True)
+    assert role_state(pg, "rt_given")["rolpassword"] == given
+    assert can_login(pg, "rt_given", plaintext)
+    assert_ok(role(pg, name="rt_given", password=given), False)
+    assert role_state(pg, "rt_given")["rolpassword"] == given
+
+    # The plaintext itself also settles (it matches the stored verifier); a new verifier of the
+    # same plaintext (another salt) is another value, and replaces the stored one.
+    assert_ok(role(pg, name="rt_given", password=plaintext), False)
+    other = scram_verifier(plaintext)
+    assert_ok(role(pg, name="rt_given", password=other), True)
+    assert role_state(pg, "rt_given")["rolpassword"] == other
+    assert can_login(pg, "rt_given", plaintext)
+    assert plaintext not in pg.server_log()
+
+
+def test_an_md5_hash_or_a_broken_verifier_as_password_is_refused_and_changes_nothing(pg):
+    drop_role(pg, "rt_badhash")
+    for password, words in (("md5" + "ab" * 16, "md5 hash"),
+                            ("SCRAM-SHA-256$4096:c2FsdA==$broken", "not a valid SCRAM-SHA-256 verifier")):
+        result = role(pg, name="rt_badhash", password=password)
+        assert result.failed and words in result.result["msg"], result.result
+        assert role_state(pg, "rt_badhash") is None

@@ -1,10 +1,13 @@
 # Copyright (c) frende.db contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Pure planning for frende_db_role: current state + wanted state -> statements and diff.
+"""Pure planning for frende_db_role: current state + wanted state -> one plan.
 
 Private to frende.db. Nothing here talks to a server, so every decision the
-module makes can be unit-tested. A statement is a ``(psycopg2.sql.Composed,
+module makes can be unit-tested. ``plan_role()`` and ``plan_drop()`` return one
+``RolePlan``: the statements per database in the order they run, the diff's
+before and after, the role as it will be, and the privilege target the manager
+reads again after applying. A statement is a ``(psycopg2.sql.Composed,
 params)`` pair; names enter SQL only through ``ident()`` (validated and quoted),
 values only as parameters (psycopg2 interpolates them on the client, which
 works for utility statements such as ALTER ROLE ... PASSWORD too), secrets as
@@ -18,15 +21,11 @@ try:
 except ImportError:  # reported by require_psycopg2()
     sql = None
 
+from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._postgres import Secret, ident
-from ansible_collections.frende.db.plugins.module_utils._role.privileges import (
-    GRANTABLE,
-    OWNER_SCHEMA_PRIVILEGES,
-    PRESETS,
-    privilege_list,
-    sorted_privileges,
-)
-from ansible_collections.frende.db.plugins.module_utils._role.scram import stored_password_kind, verifier_matches
+from ansible_collections.frende.db.plugins.module_utils._role.privileges import plan_privileges
+from ansible_collections.frende.db.plugins.module_utils._role.scram import (
+    MD5_RE, is_verifier, scram_verifier, stored_password_kind, verifier_matches)
 
 # Role attributes the module always manages (option name -> keyword pair).
 ATTRIBUTES = {
@@ -100,12 +99,30 @@ def password_statement(name, verifier):
     return sql.SQL("ALTER ROLE {} WITH PASSWORD %s").format(ident(name, "name")), [Secret(verifier)]
 
 
+def check_password_input(password: str | None) -> None:
+    """Refuse what would be stored as something else than the operator meant."""
+    if password is None:
+        return
+    if password.startswith("SCRAM-SHA-256$") and not is_verifier(password):
+        raise FrendeDbError(
+            "password starts with 'SCRAM-SHA-256$' but is not a valid SCRAM-SHA-256 verifier "
+            "(SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, base64); give the plaintext "
+            "password or the verifier exactly as pg_authid stores it.")
+    if MD5_RE.match(password):
+        raise FrendeDbError(
+            "password is an md5 hash (md5 followed by 32 hex digits). md5 passwords are not accepted: "
+            "give the plaintext password or a SCRAM-SHA-256 verifier.")
+
+
 def password_plan(exists, rolpassword, password, update_password):
     """(needs setting, before label, after label) for the password; labels never hold a hash.
 
-    A stored SCRAM verifier is checked against the password with its own salt and
-    iteration count: equal means unchanged. md5, plaintext or no password at all
-    means the password is (re)set, so it ends up as a SCRAM verifier.
+    ``password`` is a plaintext password or a SCRAM-SHA-256 verifier. A verifier is
+    stored as given, so it is unchanged when the stored one is the same string
+    (hashing it again would store a hash of the hash). A plaintext password is
+    checked against the stored verifier with its own salt and iteration count:
+    equal means unchanged. md5, plaintext or no password at all stored means the
+    password is (re)set, so it ends up as a SCRAM verifier.
     """
     before = stored_password_kind(rolpassword) if exists else None
     if password is None:
@@ -114,9 +131,18 @@ def password_plan(exists, rolpassword, password, update_password):
         return True, None, "scram-sha-256 (set)"
     if update_password == "on_create":
         return False, before, before
-    if before == "scram-sha-256" and verifier_matches(password, rolpassword):
+    if is_verifier(password):
+        unchanged = rolpassword == password
+    else:
+        unchanged = before == "scram-sha-256" and verifier_matches(password, rolpassword)
+    if unchanged:
         return False, before, before
     return True, before, "scram-sha-256 (changed)" if before == "scram-sha-256" else "scram-sha-256 (set)"
+
+
+def verifier_to_send(password: str, make_verifier=scram_verifier) -> str:
+    """What reaches the server: a given verifier as it is, a plaintext password as a new verifier."""
+    return password if is_verifier(password) else make_verifier(password)
 
 
 # --- memberships ------------------------------------------------------------------
@@ -143,189 +169,6 @@ def membership_statements(name, join, leave):
         for group in leave
     ]
     return statements
-
-
-# --- privileges ----------------------------------------------------------------------
-
-def _base(priv):
-    return priv.rstrip(GRANTABLE)
-
-
-def acl_changes(have, want):
-    """(grant, revoke, revoke grant option) turning the set ``have`` into exactly ``want``.
-
-    ``have`` may hold ``PRIV*`` for a privilege held WITH GRANT OPTION; ``want``
-    never does (the presets give no grant options).
-    """
-    held = set(_base(p) for p in have)
-    grant = set(want) - held
-    revoke = held - set(want)
-    revoke_option = set(_base(p) for p in have if p.endswith(GRANTABLE)) & set(want)
-    return grant, revoke, revoke_option
-
-
-def _privileges_label(privs):
-    return [p[:-1] + " WITH GRANT OPTION" if p.endswith(GRANTABLE) else p for p in sorted_privileges(privs)]
-
-
-def _acl_statements(grant, revoke, revoke_option, on, grantee):
-    """GRANT / REVOKE statements for one object (``on`` is the composed ON ... clause)."""
-    statements = []
-    if grant:
-        statements.append((sql.SQL("GRANT {} ON {} TO {}").format(privilege_list(grant), on, grantee), []))
-    if revoke:
-        statements.append((sql.SQL("REVOKE {} ON {} FROM {}").format(privilege_list(revoke), on, grantee), []))
-    if revoke_option:
-        statements.append((sql.SQL("REVOKE GRANT OPTION FOR {} ON {} FROM {}").format(
-            privilege_list(revoke_option), on, grantee), []))
-    return statements
-
-
-def _default_acl_statements(grantor, schema, objtype, grant, revoke, revoke_option, grantee):
-    head = sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {}").format(
-        ident(grantor, "owner"), ident(schema, "schema"))
-    on = sql.SQL(objtype.upper())
-    statements = []
-    if grant:
-        statements.append((sql.SQL("{} GRANT {} ON {} TO {}").format(head, privilege_list(grant), on, grantee), []))
-    if revoke:
-        statements.append((sql.SQL("{} REVOKE {} ON {} FROM {}").format(
-            head, privilege_list(revoke), on, grantee), []))
-    if revoke_option:
-        statements.append((sql.SQL("{} REVOKE GRANT OPTION FOR {} ON {} FROM {}").format(
-            head, privilege_list(revoke_option), on, grantee), []))
-    return statements
-
-
-class PrivilegePlan:
-    """Statements and before/after views for one role's privileges in one database."""
-
-    def __init__(self):
-        self.statements = []
-        self.before = {}
-        self.after = {}
-        self.warnings = []
-
-    def record(self, label, before, after):
-        self.before[label] = _privileges_label(before)
-        self.after[label] = _privileges_label(after)
-
-    @property
-    def changed(self):
-        return bool(self.statements)
-
-
-def plan_privileges(role, preset, schemas, state, owner=None):
-    """Make ``role`` hold exactly the ``preset`` in ``state['database']``.
-
-    ``state`` comes from read_privilege_state(). Schemas that do not exist are an
-    error for ``app``/``readonly`` (reported by the caller from ``missing_schemas``)
-    and hold nothing for ``none``. Tables and sequences are granted object by object,
-    only those that differ, one statement per distinct change; never ON ALL TABLES
-    IN SCHEMA, which would also reach extension members and objects the role owns.
-    Extension members are wanted with no privilege at all. The diff names each
-    object that changes.
-    """
-    want = PRESETS[preset]
-    plan = PrivilegePlan()
-    grantee = ident(role, "name")
-    database = state["database"]
-
-    grant, revoke, option = acl_changes(state["database_privs"], want["database"])
-    on_db = sql.SQL("DATABASE {}").format(ident(database, "database"))
-    plan.statements += _acl_statements(grant, revoke, option, on_db, grantee)
-    plan.record("database %s" % database, state["database_privs"], want["database"])
-
-    present = [s for s in schemas if s in state["schemas"]]
-    _warn_about_ownership(plan, role, database, present, state)
-    for schema in present:
-        if state["schemas"][schema].get("owned"):
-            continue
-        have = state["schemas"][schema]["privs"]
-        grant, revoke, option = acl_changes(have, want["schema"])
-        on = sql.SQL("SCHEMA {}").format(ident(schema, "schema"))
-        plan.statements += _acl_statements(grant, revoke, option, on, grantee)
-        plan.record("schema %s" % schema, have, want["schema"])
-        if state["schemas"][schema]["public_create"]:
-            plan.warnings.append(
-                "PUBLIC holds CREATE on schema %s in database %s, so %s (and every other role) can still "
-                "create objects there. Revoke it: REVOKE CREATE ON SCHEMA %s FROM PUBLIC."
-                % (schema, database, role, schema))
-
-    for kind in ("table", "sequence"):
-        # Objects needing the same (grant, revoke, revoke option) share one statement.
-        groups = {}
-        for rel in state["relations"]:
-            if rel["schema"] not in present or rel["kind"] != kind or rel.get("owned"):
-                continue
-            wanted = set() if rel.get("extension") else want[kind + "s"]
-            changes = acl_changes(rel["privs"], wanted)
-            if any(changes):
-                key = tuple(tuple(sorted_privileges(c)) for c in changes)
-                groups.setdefault(key, []).append(rel)
-                plan.record("%s %s.%s" % (kind, rel["schema"], rel["name"]), rel["privs"], wanted)
-        for key, rels in groups.items():
-            names = sql.SQL(", ").join(sql.Identifier(r["schema"], r["name"]) for r in rels)
-            on = sql.SQL("{} {}").format(sql.SQL(kind.upper()), names)
-            plan.statements += _acl_statements(*(set(c) for c in key), on=on, grantee=grantee)
-
-    _plan_default_privileges(plan, role, preset, present, state, owner)
-    if owner is not None and preset != "none":
-        _plan_owner(plan, database, present, state["owner"])
-    return plan
-
-
-def _warn_about_ownership(plan, role, database, schemas, state):
-    """An owner holds every privilege on what it owns whatever its ACL says: leave those alone."""
-    owned = [s for s in schemas if state["schemas"][s].get("owned")]
-    owned += ["%s.%s" % (r["schema"], r["name"]) for r in state["relations"] if r.get("owned")]
-    if owned:
-        shown = ", ".join(owned[:10]) + (" and %d more" % (len(owned) - 10) if len(owned) > 10 else "")
-        plan.warnings.append(
-            "Role %s owns %s in database %s, so it holds every privilege there whatever the preset says; "
-            "their privileges were left alone. Make the owner role own them (ALTER ... OWNER TO, or "
-            "REASSIGN OWNED BY %s TO <owner>)." % (role, shown, database, role))
-
-
-def _plan_default_privileges(plan, role, preset, schemas, state, owner):
-    """FOR ROLE owner: exactly the preset. For ``none``: nothing from any grantor."""
-    grantee = ident(role, "name")
-    entries = {(d["grantor"], d["schema"], d["objtype"]): d["privs"] for d in state["default_acls"]}
-    wanted = {}
-    if preset == "none":
-        for key in entries:
-            if key[1] in schemas:
-                wanted[key] = set()
-    elif owner is not None:
-        for schema in schemas:
-            for objtype in ("tables", "sequences"):
-                wanted[(owner, schema, objtype)] = PRESETS[preset][objtype]
-    for key in sorted(wanted):
-        grantor, schema, objtype = key
-        have = entries.get(key, set())
-        grant, revoke, option = acl_changes(have, wanted[key])
-        plan.statements += _default_acl_statements(grantor, schema, objtype, grant, revoke, option, grantee)
-        if have or wanted[key]:
-            plan.record("default privileges for %s created by %s in schema %s" % (objtype, grantor, schema),
-                        have, wanted[key])
-
-
-def _plan_owner(plan, database, schemas, owner_state):
-    """The owner gets CONNECT and CREATE + USAGE on the schemas; it never loses anything here."""
-    name = owner_state["name"]
-    grantee = ident(name, "owner")
-    if not owner_state["connect"]:
-        plan.statements.append((sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-            ident(database, "database"), grantee), []))
-    plan.record("owner %s: database %s" % (name, database),
-                {"CONNECT"} if owner_state["connect"] else set(), {"CONNECT"})
-    for schema in schemas:
-        have = owner_state["schemas"].get(schema, set())
-        missing = set(OWNER_SCHEMA_PRIVILEGES) - have
-        if missing:
-            plan.statements.append((sql.SQL("GRANT {} ON SCHEMA {} TO {}").format(
-                privilege_list(missing), ident(schema, "schema"), grantee), []))
-        plan.record("owner %s: schema %s" % (name, schema), have, have | missing)
 
 
 # --- dropping ------------------------------------------------------------------------
@@ -385,3 +228,141 @@ def _ownership_message(name, owned):
         "REASSIGN OWNED and DROP OWNED), or move or drop them first."
         % (name, "; ".join(parts))
     )
+
+
+# --- the plan -------------------------------------------------------------------------
+
+class RolePlan:
+    """What frende_db_role does for one role, decided before anything is sent.
+
+    ``steps``: ``[(database, [statement, ...]), ...]`` in execution order, one
+    transaction per database. ``before``/``after``: the diff. ``role``: the role as
+    it will be (the module's ``role`` result). ``privileges``: the PrivilegeTarget to
+    read again after applying, or None. ``predicted``: the attribute view the
+    after-check compares the server with.
+    """
+
+    def __init__(self, steps, before, after, role, predicted=None, privileges=None, warnings=()):
+        self.steps = [(database, list(statements)) for database, statements in steps if statements]
+        self.before = before
+        self.after = after
+        self.role = role
+        self.predicted = predicted
+        self.privileges = privileges
+        self.warnings = list(warnings)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.steps)
+
+
+def role_view(current, password_kind):
+    """The role as the diff shows it (never a password or hash: only its storage kind)."""
+    if current is None:
+        return dict(exists=False)
+    view = dict(exists=True)
+    for attr in ATTRIBUTES:
+        view[attr] = current[attr]
+    view["connection_limit"] = current["connection_limit"]
+    view["valid_until"] = current["valid_until"]
+    view["member_of"] = list(current["member_of"])
+    view["password"] = password_kind
+    return view
+
+
+def predict(current, wanted, join, leave, password_after):
+    """The view of the role after the statements of the plan have run."""
+    after = dict(exists=True)
+    for attr in ATTRIBUTES:
+        after[attr] = wanted[attr]
+    for attr in ("connection_limit", "valid_until"):
+        if wanted[attr] is not None:
+            after[attr] = wanted[attr]
+        else:
+            after[attr] = current[attr] if current else (-1 if attr == "connection_limit" else None)
+    after["member_of"] = sorted((set(current["member_of"] if current else ()) | set(join)) - set(leave))
+    after["password"] = password_after
+    return after
+
+
+def result_role(name, view):
+    """The module's ``role`` return value from a view."""
+    if not view.get("exists"):
+        return dict(name=name, exists=False)
+    return dict(
+        name=name,
+        exists=True,
+        attributes={attr: view[attr] for attr in ATTRIBUTES if attr != "login"},
+        login=view["login"],
+        connection_limit=view["connection_limit"],
+        valid_until=view["valid_until"],
+        member_of=view["member_of"],
+        password_set=bool(view["password"]) and view["password"] != "none",
+    )
+
+
+def plan_role(params, current, wanted, target=None, privilege_state=None, login_db="postgres",
+              make_verifier=scram_verifier) -> RolePlan:
+    """The plan for ``state=present``.
+
+    ``current``: the role as read.read_role() returns it, or None. ``wanted``: the
+    attributes, ``connection_limit`` and the server-normalized ``valid_until`` (None:
+    not managed). ``target``/``privilege_state``: the PrivilegeTarget and what the
+    role holds there (read.read_privilege_state()), or None when privileges are not
+    managed. ``make_verifier``: computes a new SCRAM verifier (random salt); the only
+    input that is not plain data, so tests can pass a fixed one.
+    """
+    name = params["name"]
+    exists = current is not None
+    changes = attribute_changes(current, wanted)
+    password = params.get("password")
+    set_password, password_before, password_after = password_plan(
+        exists, current["rolpassword"] if exists else None, password, params.get("update_password"))
+    verifier = verifier_to_send(password, make_verifier) if set_password else None
+
+    role_statements = []
+    if not exists:
+        role_statements.append(create_role_statement(name, wanted, verifier))
+    else:
+        alter = alter_role_statement(name, changes)
+        if alter:
+            role_statements.append(alter)
+        if set_password:
+            role_statements.append(password_statement(name, verifier))
+    join, leave = membership_changes(current["member_of"] if exists else [], params.get("member_of"))
+    role_statements += membership_statements(name, join, leave)
+
+    before = dict(role_view(current, password_before), name=name)
+    predicted = predict(current, wanted, join, leave, password_after)
+    after = dict(predicted, name=name)
+    warnings = []
+    steps = [(login_db, role_statements)]
+    if target is not None:
+        privileges = plan_privileges(name, target.preset, target.schemas, privilege_state, target.owner)
+        before["privileges"] = privileges.before
+        after["privileges"] = privileges.after
+        warnings += privileges.warnings
+        if target.database == login_db:
+            steps = [(login_db, role_statements + privileges.statements)]
+        else:
+            steps.append((target.database, privileges.statements))
+    return RolePlan(steps, before, after, result_role(name, predicted), predicted=predicted, privileges=target,
+                    warnings=warnings)
+
+
+def plan_drop(name, current, dependencies, reassign_owned_to, login_db):
+    """The plan for ``state=absent``; raises FrendeDbError when the role still owns what nothing takes over.
+
+    ``dependencies``: ``{database or None: {owned_count, owned: [descriptions], ...}}``.
+    """
+    gone = dict(name=name, exists=False)
+    if current is None:
+        return RolePlan([], gone, gone, gone)
+    steps, refusal = drop_plan(name, dependencies, reassign_owned_to, login_db)
+    if refusal:
+        raise FrendeDbError(refusal, owned={
+            (k or "(shared)"): d["owned_count"] for k, d in dependencies.items() if d["owned_count"]})
+    before = dict(role_view(current, None), name=name)
+    before.pop("password", None)
+    before["owned_objects"] = {(k or "(shared)"): d["owned_count"] for k, d in dependencies.items()}
+    return RolePlan(steps, before, gone, gone)

@@ -121,6 +121,11 @@ def parse_verifier(verifier):
         return None
 
 
+def is_verifier(text):
+    """True when ``text`` is a SCRAM-SHA-256 verifier (as given in a password option, or stored)."""
+    return parse_verifier(text) is not None
+
+
 def verifier_matches(password, verifier):
     """True when ``verifier`` (as stored in pg_authid.rolpassword) is for ``password``.
 

@@ -7,13 +7,18 @@ from ansible_collections.frende.db.plugins.module_utils._postgres import Secret
 from ansible_collections.frende.db.plugins.module_utils._role.plan import (
     alter_role_statement,
     attribute_changes,
+    check_password_input,
     create_role_statement,
     drop_plan,
     membership_changes,
     membership_statements,
     password_plan,
     password_statement,
+    plan_drop,
+    plan_role,
+    verifier_to_send,
 )
+from ansible_collections.frende.db.plugins.module_utils._role.privileges import PrivilegeTarget
 from ansible_collections.frende.db.plugins.module_utils._role.scram import scram_verifier
 from ansible_collections.frende.db.tests.unit.plugins.module_utils._role.sql_text import render, render_all
 
@@ -113,6 +118,38 @@ def test_omitted_password_is_not_managed():
     assert password_plan(True, "md5" + "0" * 32, None, "always") == (False, "md5", "md5")
 
 
+# A verifier given as the password (community.postgresql issue 301: hashed again, the role could never log in).
+GIVEN = scram_verifier("the-plaintext", salt=b"0123456789abcdef")
+
+
+def test_a_given_verifier_is_sent_as_it_is_never_hashed_again():
+    assert verifier_to_send(GIVEN) == GIVEN
+    assert verifier_to_send("the-plaintext", make_verifier=lambda pw: "made from " + pw) == "made from the-plaintext"
+
+
+def test_a_given_verifier_is_unchanged_only_when_the_stored_one_is_the_same_string():
+    assert password_plan(True, GIVEN, GIVEN, "always") == (False, "scram-sha-256", "scram-sha-256")
+    # the same plaintext with another salt is another verifier: the given one replaces it
+    other = scram_verifier("the-plaintext")
+    assert password_plan(True, other, GIVEN, "always") == (True, "scram-sha-256", "scram-sha-256 (changed)")
+    assert password_plan(True, "md5" + "0" * 32, GIVEN, "always") == (True, "md5", "scram-sha-256 (set)")
+
+
+@pytest.mark.parametrize("password, words", [
+    ("SCRAM-SHA-256$4096:bm90LWJhc2U2NA$x:y", "not a valid SCRAM-SHA-256 verifier"),
+    ("SCRAM-SHA-256$", "not a valid SCRAM-SHA-256 verifier"),
+    ("md5" + "ab" * 16, "md5 hash"),
+])
+def test_hashes_that_would_be_stored_as_something_else_are_refused(password, words):
+    with pytest.raises(FrendeDbError, match=words):
+        check_password_input(password)
+
+
+@pytest.mark.parametrize("password", ["plain-pw", GIVEN, "md5 but a sentence", "SCRAM-SHA-256 is the method"])
+def test_passwords_and_verifiers_pass_the_input_check(password):
+    check_password_input(password)
+
+
 def test_password_statement_redacts_the_verifier():
     verifier = scram_verifier("pw")
     query, params = password_statement("frende_app", verifier)
@@ -194,3 +231,65 @@ def test_statements_refuse_bad_names():
         membership_statements("ok", [EVIL], [])
     with pytest.raises(FrendeDbError, match="reassign_owned_to"):
         drop_plan("ok", {"db": dict(owned_count=1, owned=[])}, EVIL, "postgres")
+
+
+# --- the one plan -----------------------------------------------------------------------
+
+def role_params(**overrides):
+    p = dict(name="frende_app", password=None, update_password="always", member_of=None,
+             privileges=None, database=None, schemas=["public"], owner=None)
+    p.update(overrides)
+    return p
+
+
+WANTED = dict(PLAIN, login=True)
+
+
+def test_plan_for_a_new_role_creates_it_in_one_step_with_the_verifier_made_once():
+    made = []
+    plan = plan_role(role_params(password="pw"), None, WANTED, make_verifier=lambda pw: made.append(pw) or "V")
+    assert made == ["pw"]
+    assert plan.changed and [db for db, _ in plan.steps] == ["postgres"]
+    assert render_all(plan.steps[0][1]) == [
+        'CREATE ROLE "frende_app" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS '
+        'PASSWORD <secret>']
+    assert plan.steps[0][1][0][1][0].value == "V"
+    assert plan.before == dict(exists=False, name="frende_app")
+    assert plan.after["password"] == "scram-sha-256 (set)" and plan.after["exists"] is True
+    assert plan.role["password_set"] is True and plan.privileges is None
+
+
+def test_plan_for_a_settled_role_has_no_step_and_makes_no_verifier():
+    current = existing(oid=10, rolpassword=scram_verifier("pw"))
+    plan = plan_role(role_params(password="pw"), current, WANTED, make_verifier=lambda pw: pytest.fail("made"))
+    assert not plan.changed and plan.steps == []
+    assert plan.before == dict(plan.after) and plan.role["exists"] is True
+
+
+def test_plan_puts_privileges_in_the_same_transaction_when_they_live_in_the_login_database():
+    state = dict(database="app", database_privs=set(), schemas={"public": dict(privs=set(), public_create=False)},
+                 relations=[], default_acls=[], owner=dict(name="own", connect=True,
+                                                           schemas={"public": {"CREATE", "USAGE"}}))
+    target = PrivilegeTarget("app", "app", ["public"], "own")
+    together = plan_role(role_params(privileges="app", database="app", owner="own"), existing(oid=10), WANTED,
+                         target, state, login_db="app")
+    assert [db for db, _ in together.steps] == ["app"]
+    apart = plan_role(role_params(privileges="app", database="app", owner="own", member_of=["pg_monitor"]),
+                      existing(oid=10), WANTED, target, state, login_db="postgres")
+    assert [db for db, _ in apart.steps] == ["postgres", "app"]
+    assert render_all(apart.steps[0][1]) == ['GRANT "pg_monitor" TO "frende_app"']
+    assert 'GRANT CONNECT ON DATABASE "app" TO "frende_app"' in render_all(apart.steps[1][1])
+    assert apart.after["privileges"]["database app"] == ["CONNECT"] and apart.before["privileges"]["database app"] == []
+    assert apart.privileges is target
+
+
+def test_plan_drop_of_a_missing_role_is_no_change_and_of_an_owner_without_heir_a_refusal():
+    gone = plan_drop("old", None, {}, None, "postgres")
+    assert not gone.changed and gone.role == dict(name="old", exists=False)
+    with pytest.raises(FrendeDbError, match="still owns objects") as err:
+        plan_drop("old", existing(oid=5), {"app": dict(owned_count=2, owned=["table t", "table u"], total=2)},
+                  None, "postgres")
+    assert err.value.details["owned"] == {"app": 2}
+    dropped = plan_drop("old", existing(oid=5), {}, None, "postgres")
+    assert dropped.changed and render_all(dropped.steps[-1][1]) == ['DROP ROLE "old"']
+    assert dropped.before["owned_objects"] == {} and "password" not in dropped.before

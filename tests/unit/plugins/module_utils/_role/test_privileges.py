@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
-from ansible_collections.frende.db.plugins.module_utils._role.plan import acl_changes, plan_privileges
+from ansible_collections.frende.db.plugins.module_utils._role.privileges import acl_changes, plan_privileges
 from ansible_collections.frende.db.tests.unit.plugins.module_utils._role.sql_text import render_all
 
 
