@@ -285,26 +285,16 @@ report:
   type: dict
 """
 
-import copy
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.frende.db.plugins.module_utils._backup.engine import run_action
-from ansible_collections.frende.db.plugins.module_utils._backup.options import OPTIONS
+from ansible_collections.frende.db.plugins.module_utils._backup.options import module_spec
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
-from ansible_collections.frende.db.plugins.module_utils._postgres import (
-    CONNECTION_MUTUALLY_EXCLUSIVE, connection_argument_spec)
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(copy.deepcopy(OPTIONS))
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
-        required_if=[("action", "backup", ["database"]), ("action", "restore", ["backup_file"])],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**module_spec())
     try:
         result = run_action(module.params, check_mode=module.check_mode, tool="frende.db.frende_db_backup")
     except FrendeDbError as exc:

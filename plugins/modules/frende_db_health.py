@@ -240,17 +240,12 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
-from ansible_collections.frende.db.plugins.module_utils._health.report import HealthReport, health_argument_spec
-from ansible_collections.frende.db.plugins.module_utils._postgres import (
-    CONNECTION_MUTUALLY_EXCLUSIVE, connection_argument_spec,
-)
+from ansible_collections.frende.db.plugins.module_utils._health.options import module_spec
+from ansible_collections.frende.db.plugins.module_utils._health.report import HealthReport
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(health_argument_spec())
-    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
-                           supports_check_mode=True)
+    module = AnsibleModule(**module_spec())
     try:
         report = HealthReport(module.params)
         result = report.run()

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: frende_db_role
 short_description: Least-privilege PostgreSQL roles with SCRAM passwords and privilege presets
-version_added: 1.0.0
+version_added: 0.1.0
 description:
   - Creates, corrects or drops one PostgreSQL role.
   - Role attributes (O(superuser), O(createdb), O(createrole), O(replication), O(bypassrls)) are false unless
@@ -306,47 +306,12 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
-from ansible_collections.frende.db.plugins.module_utils._postgres import (
-    CONNECTION_MUTUALLY_EXCLUSIVE,
-    connection_argument_spec,
-)
 from ansible_collections.frende.db.plugins.module_utils._role.manager import RoleManager
-from ansible_collections.frende.db.plugins.module_utils._role.privileges import PRESET_NAMES
-
-
-def argument_spec():
-    spec = connection_argument_spec()
-    spec.update(
-        name=dict(type="str", required=True),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        password=dict(type="str", no_log=True),
-        update_password=dict(type="str", default="always", choices=["always", "on_create"], no_log=False),
-        login=dict(type="bool", default=True),
-        superuser=dict(type="bool", default=False),
-        createdb=dict(type="bool", default=False),
-        createrole=dict(type="bool", default=False),
-        replication=dict(type="bool", default=False),
-        bypassrls=dict(type="bool", default=False),
-        connection_limit=dict(type="int"),
-        valid_until=dict(type="str"),
-        database=dict(type="str"),
-        privileges=dict(type="str", choices=PRESET_NAMES),
-        schemas=dict(type="list", elements="str", default=["public"]),
-        owner=dict(type="str"),
-        member_of=dict(type="list", elements="str"),
-        reassign_owned_to=dict(type="str"),
-    )
-    return spec
+from ansible_collections.frende.db.plugins.module_utils._role.options import module_spec
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
-        required_by=dict(privileges="database"),
-        required_if=[("privileges", "app", ["owner"]), ("privileges", "readonly", ["owner"])],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**module_spec())
     manager = RoleManager(module.params, check_mode=module.check_mode)
     try:
         result = manager.run()

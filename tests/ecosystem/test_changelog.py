@@ -55,3 +55,15 @@ def test_a_release_renders_every_fragment_and_module(tmp_path, galaxy):
         # antsibull-changelog lists a module as new in the release named by its version_added.
         assert "frende.db.%s" % module in rendered, (
             "module %s is not listed as new in the %s CHANGELOG.rst: is its version_added %s?" % (module, version, version))
+
+
+def test_every_module_says_it_was_added_in_a_version_of_this_collection(galaxy):
+    """version_added names a release in changelogs/changelog.yaml or the version being prepared, never a later one."""
+    releases = set((yaml.safe_load((REPO / "changelogs" / "changelog.yaml").read_text()).get("releases") or {}))
+    known = releases | {str(galaxy["version"])}
+    for module in MODULES:
+        source = (REPO / "plugins" / "modules" / (module + ".py")).read_text()
+        doc = yaml.safe_load(source.split('DOCUMENTATION = r"""', 1)[1].split('"""', 1)[0])
+        assert str(doc["version_added"]) in known, (
+            "%s: version_added %s is not a version of frende.db (%s)" % (module, doc["version_added"],
+                                                                         ", ".join(sorted(known))))

@@ -11,12 +11,17 @@ and returns the engine's view of them.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 
 from ansible_collections.frende.db.plugins.module_utils._command import to_choice, to_int, to_path
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
-from ansible_collections.frende.db.plugins.module_utils._postgres import validate_identifier
+from ansible_collections.frende.db.plugins.module_utils._postgres import (
+    CONNECTION_MUTUALLY_EXCLUSIVE,
+    connection_argument_spec,
+    validate_identifier,
+)
 from ansible_collections.frende.db.plugins.module_utils._units import parse_duration
 
 ACTIONS = ["backup", "list", "restore", "verify", "cleanup", "drill"]
@@ -56,6 +61,23 @@ OPTIONS = dict(
     globals=dict(type="str", default="auto", choices=GLOBALS_MODES),
     work_dir=dict(type="path"),
 )
+
+
+def argument_spec():
+    """The options of frende_db_backup, the connection options included."""
+    spec = connection_argument_spec()
+    spec.update(copy.deepcopy(OPTIONS))
+    return spec
+
+
+def module_spec():
+    """AnsibleModule(**module_spec()) for frende_db_backup. Every module keeps its spec in its area's options.py."""
+    return dict(
+        argument_spec=argument_spec(),
+        mutually_exclusive=CONNECTION_MUTUALLY_EXCLUSIVE,
+        required_if=[("action", "backup", ["database"]), ("action", "restore", ["backup_file"])],
+        supports_check_mode=True,
+    )
 
 
 def parse_recipients(value):

@@ -216,37 +216,6 @@ def collect(params, options, now=None):
     return HealthCollector(params, options, now=now).collect()
 
 
-def health_argument_spec():
-    """The module options of frende_db_health besides the connection options."""
-    d = hc.DEFAULTS
-    e = hc.EXPECTED_DEFAULTS
-    return dict(
-        database=dict(type="str"),
-        expected=dict(type="dict", default={}, options=dict(
-            max_connections=dict(type="int", default=e["max_connections"]),
-            authentication_timeout=dict(type="str", default=e["authentication_timeout"]),
-            log_connections=dict(type="bool", default=e["log_connections"]),
-            log_disconnections=dict(type="bool", default=e["log_disconnections"]),
-            password_encryption=dict(type="str", default=e["password_encryption"],
-                                     choices=list(hc.PASSWORD_ENCRYPTIONS)),
-            ssl_min_protocol_version=dict(type="str", default=e["ssl_min_protocol_version"],
-                                          choices=list(hc.TLS_VERSIONS)),
-        )),
-        connections_warn_pct=dict(type="int", default=d["connections_warn_pct"]),
-        connections_crit_pct=dict(type="int", default=d["connections_crit_pct"]),
-        long_transaction_warn=dict(type="str", default=d["long_transaction_warn"]),
-        long_transaction_crit=dict(type="str", default=d["long_transaction_crit"]),
-        idle_in_transaction_warn=dict(type="str", default=d["idle_in_transaction_warn"]),
-        idle_in_transaction_crit=dict(type="str", default=d["idle_in_transaction_crit"]),
-        server_log=dict(type="path"),
-        failed_auth_window=dict(type="str", default=d["failed_auth_window"]),
-        failed_auth_warn=dict(type="int", default=d["failed_auth_warn"]),
-        backup_dir=dict(type="path", default=d["backup_dir"]),
-        max_backup_age=dict(type="str", default=d["max_backup_age"]),
-        fail_on=dict(type="str", default=d["fail_on"], choices=list(hc.FAIL_ON)),
-    )
-
-
 class HealthReport:
     """What the module does: validate options, collect, decide whether the task fails."""
 
