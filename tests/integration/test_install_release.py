@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,20 @@ def test_the_layout_before_versioned_releases_is_replaced(tmp_path):
     assert not (lib / "bin").exists() and not (lib / "plugins").exists()
     assert (lib / "current").is_symlink()
     assert install(tmp_path, release, extra=extra).stdout == b"unchanged\n"
+
+
+@pytest.mark.parametrize("mode", ["apply", "check"])
+def test_the_whole_archive_is_read_even_when_nothing_changes(tmp_path, mode):
+    """The command module writes the archive to stdin in full: a script that exits first breaks its pipe."""
+    release = pack(tmp_path)
+    install(tmp_path, release)
+    store, link = tmp_path / "lib" / "releases", tmp_path / "lib" / "current"
+    proc = subprocess.Popen(["sh", str(FILES / "install-release.sh"), str(store), release["id"], str(link), mode,
+                             "%s/frende-db-backup=bin/frende-db" % (tmp_path / "bin")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    payload = Path(release["path"]).read_bytes()
+    assert len(payload) > 1 << 16  # more than a pipe holds (64 KiB)
+    time.sleep(0.5)  # let the script finish its checks first
+    proc.stdin.write(payload)  # BrokenPipeError here if the script did not read it
+    proc.stdin.close()
+    assert proc.stdout.read() == b"unchanged\n" and proc.wait() == 0

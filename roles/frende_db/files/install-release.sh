@@ -47,12 +47,9 @@ done
 others=$(find "$store" -mindepth 1 -maxdepth 1 ! -name "$release" 2>/dev/null | LC_ALL=C sort || true)
 [ -z "$others" ] || need "old releases to remove: $(echo "$others" | xargs -n1 basename | tr '\n' ' ' | sed 's/ $//')"
 
-if [ -z "$reasons" ]; then
-  echo unchanged
-  exit 0
-fi
-if [ "$mode" = check ]; then
-  echo "would change: $reasons"
+if [ -z "$reasons" ] || [ "$mode" = check ]; then
+  cat >/dev/null  # the caller writes the whole archive: read it, or it fails with a broken pipe
+  if [ -z "$reasons" ]; then echo unchanged; else echo "would change: $reasons"; fi
   exit 0
 fi
 
