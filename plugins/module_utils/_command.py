@@ -211,6 +211,54 @@ LEVELS = ("INFO", "WARNING", "ERROR")
 _PLAIN = re.compile(r"^[A-Za-z0-9_.:/@+,-]*$")
 
 
+def run_as(user, environ=None):
+    """Run as OS user ``user`` from here on when started as root, as Debian's pg_ctlcluster does.
+
+    Peer authentication over the local socket then sees the database's OS user,
+    not root, and every file the command writes belongs to that user, as under
+    cron. Returns the user's name when it switched, None otherwise (not root, or
+    ``user`` is root itself). HOME, USER and LOGNAME follow, so libpq reads that
+    user's ~/.pgpass; the rest of the environment (PGPASSWORD, PG*) is kept.
+    """
+    if os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise FrendeDbError("The OS user %r does not exist on this host. Run as root, the command switches to the "
+                            "database's OS user (owner, usually postgres); set owner to that user." % user)
+    if entry.pw_uid == 0:
+        return None
+    os.initgroups(entry.pw_name, entry.pw_gid)
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+    environ = os.environ if environ is None else environ
+    environ.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
+    try:
+        os.chdir(entry.pw_dir)
+    except OSError:
+        os.chdir("/")
+    return entry.pw_name
+
+
+def log_path_hint(flag_value, config_path, section, default):
+    """Where a failure before the settings were understood is logged: the flag, else the config file's
+    log_file (read leniently, it may be what is broken), else the default."""
+    if isinstance(flag_value, str) and os.path.isabs(flag_value):
+        return flag_value
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(config_path, "r", encoding="utf-8") as handle:
+            parser.read_file(handle)
+        for key in ("log_file", "log-file"):
+            value = parser.get(section, key, fallback="").strip()
+            if os.path.isabs(value):
+                return value
+    except (OSError, UnicodeError, configparser.Error):
+        pass
+    return default
+
+
 def os_user_ids(name):
     """(uid, gid) of OS user ``name`` when running as root, else None; KeyError if there is no such user."""
     if os.geteuid() != 0:

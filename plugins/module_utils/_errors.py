@@ -23,3 +23,16 @@ class FrendeDbError(Exception):
 
     def __str__(self):
         return self.msg
+
+
+def mark_logged(exc):
+    """Note that the failure ``exc`` is already in the command's log, so the caller does not log it again."""
+    try:
+        exc.frende_db_logged = True
+    except AttributeError:  # an exception type without a __dict__
+        pass
+    return exc
+
+
+def was_logged(exc):
+    return bool(getattr(exc, "frende_db_logged", False))

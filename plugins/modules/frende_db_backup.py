@@ -27,7 +27,8 @@ description:
     C(<db>_verify_<time>), C(<db>_drill_<time>)) that an earlier run left behind when it was killed. Only databases
     this module labelled as its scratch copies, whose making session has ended, are dropped; never
     C(<db>_pre_restore_<time>), never a scratch copy a concurrent run is using.
-  - V(cleanup) removes backups older than O(retention_days) but always keeps the newest O(keep_min) valid ones.
+  - V(cleanup) removes backups older than O(retention_days) but always keeps the newest O(keep_min) that passed
+    verification; while fewer than O(keep_min) have, it removes no set that has not failed verification.
   - V(drill) restores the newest backup into a scratch database (and analyzes it, as a restore does), measures the
     achieved RTO and RPO, writes
     C(drill-<time>.json) next to the backups, and fails when a target is missed.
@@ -83,7 +84,10 @@ options:
     type: int
     default: 30
   keep_min:
-    description: V(cleanup) always keeps this many newest valid backups per database, whatever their age (at least 1).
+    description:
+      - V(cleanup) always keeps this many newest backups per database that passed verification, whatever their
+        age (at least 1). A set never verified does not count; while fewer than this many are verified, no set
+        that has not failed verification is removed.
     type: int
     default: 3
   compression:
@@ -125,7 +129,10 @@ options:
     type: str
     default: 24h
   owner:
-    description: OS user that owns the backup directory and files when the module runs as root.
+    description:
+      - OS user that owns the backup directory and files when the module runs as root.
+      - The command C(frende-db-backup) started as root becomes this user before it does anything (as Debian's
+        C(pg_ctlcluster) does), so peer authentication over the local socket works and every file belongs to it.
     type: str
     default: postgres
   lock_timeout:

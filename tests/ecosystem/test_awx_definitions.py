@@ -292,8 +292,10 @@ def test_every_cron_job_of_the_role_has_a_schedule_and_scheduled_jobs_launch_una
         template = TEMPLATES[schedule["job_template"]]
         # A scheduled job has nobody to answer a survey: defaults must do.
         assert all("default" in q or not q.get("required") for q in template["survey"]), template["name"]
-    # The nightly cron job also cleans up; the playbook the schedule runs must too.
-    assert "--action cleanup" in operations
+    # The nightly cron job verifies the new set, then cleans up; the playbook the schedule runs must too.
+    assert re.search(r"--action backup\s*&& [^\n]*--action verify --backup-file latest\s*&& [^\n]*--action cleanup",
+                     operations), "the nightly cron job must verify the new set before cleanup"
+    assert "action: verify" in (ROLE / "tasks" / "backup.yml").read_text()
     assert "action: cleanup" in (REPO / TEMPLATES["Frende database: backup"]["playbook"]).read_text()
 
 

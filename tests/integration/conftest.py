@@ -7,11 +7,16 @@ helpers (SCRAM, the backup catalog) to check what the modules did.
 
 from __future__ import annotations
 
+import os
+import pwd
 import sys
+from pathlib import Path
 
 import pytest
 
-from tests.support.pgserver import PgServer
+import subprocess
+
+from tests.support.pgserver import PgServer, free_port
 from tests.support.playbook import collection_path
 
 if str(collection_path()) not in sys.path:
@@ -23,3 +28,56 @@ def pg():
     server = PgServer().start()
     yield server
     server.destroy()
+
+
+@pytest.fixture(autouse=True)
+def tmp_path_for_the_database_user(request):
+    """Run as root, the frende-db commands become postgres (as pg_ctlcluster does). Their test's
+    directory then belongs to postgres and its parents let postgres through, as /var/backups and
+    /var/log/frende do on a database host. Files a test puts there stay root's unless it hands them over."""
+    if os.geteuid() != 0 or "tmp_path" not in request.fixturenames:
+        return
+    tmp_path = request.getfixturevalue("tmp_path")
+    entry = pwd.getpwnam("postgres")
+    os.chown(tmp_path, entry.pw_uid, entry.pw_gid)
+    for parent in Path(tmp_path).parents:
+        if str(parent) in ("/", "/tmp"):
+            break
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(parent, (mode & 0o7777) | 0o011)
+
+
+class DebianCluster:
+    """A real cluster made by Debian's pg_createcluster: /etc/postgresql/15/<name>, peer for postgres."""
+
+    version = "15"
+
+    def __init__(self, name):
+        self.name = name
+        self.port = free_port()
+        self.conf_dir = Path("/etc/postgresql/%s/%s" % (self.version, name))
+
+    def start(self):
+        subprocess.run(["pg_dropcluster", "--stop", self.version, self.name], capture_output=True, check=False)
+        subprocess.run(["pg_createcluster", self.version, self.name, "-p", str(self.port), "--start"],
+                       capture_output=True, check=True)
+        return self
+
+    def psql(self, sql, database="postgres"):
+        return subprocess.run(["runuser", "-u", "postgres", "--", "psql", "--cluster",
+                               "%s/%s" % (self.version, self.name), "-XAtq", "-d", database, "-c", sql],
+                              capture_output=True, text=True, check=True).stdout
+
+    def destroy(self):
+        subprocess.run(["pg_dropcluster", "--stop", self.version, self.name], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def debian_cluster():
+    """One Debian cluster for the tests that need Debian's layout (check-pg-hba, peer authentication as root)."""
+    if os.geteuid() != 0 or not Path("/usr/bin/pg_createcluster").exists():
+        pytest.skip("needs root and Debian's postgresql-common")
+    cluster = DebianCluster("frendetest").start()
+    yield cluster
+    cluster.destroy()

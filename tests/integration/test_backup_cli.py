@@ -6,6 +6,7 @@ import fcntl
 import gzip
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -18,10 +19,10 @@ import pytest
 
 from tests.support import log_lines
 from tests.support.backup_helpers import (
-    APP_PASSWORD, COMMAND, age_identity, checksums, create_app_db, databases, drop_databases, run_cli,
-    secret_key_of, watch_command_lines)
+    APP_PASSWORD, COMMAND, age_identity, checksums, create_app_db, databases, drop_databases, give_to_postgres,
+    postgres_dir, run_cli, secret_key_of, watch_command_lines)
 from tests.support.log_lines import find
-from tests.support.pgserver import PgServer
+from tests.support.pgserver import PgServer, free_port
 
 DB = "bkcli"
 
@@ -268,7 +269,7 @@ def test_killed_backup_leaves_nothing_usable_and_is_cleaned_next_time(pg, bk, tm
     pg.sql("CREATE TABLE t (id int, a text, b text); INSERT INTO t SELECT g, md5(g::text), md5((g * 7)::text) "
            "FROM generate_series(1, 400000) g", dbname=big)
     try:
-        bk["dir"].mkdir(mode=0o700)
+        postgres_dir(bk["dir"])
         # zstd -19 makes the dump slow enough to be killed mid-way.
         env = pg.env()
         proc = subprocess.Popen([COMMAND, "--action", "backup", "--database", big, "--compression-level", "19"]
@@ -311,7 +312,7 @@ def test_sigterm_removes_partial_files(pg, bk):
     pg.sql("CREATE TABLE t (a text); INSERT INTO t SELECT md5(g::text) FROM generate_series(1, 300000) g",
            dbname=big)
     try:
-        bk["dir"].mkdir(mode=0o700)
+        postgres_dir(bk["dir"])
         proc = subprocess.Popen([COMMAND, "--action", "backup", "--database", big, "--compression-level", "19"]
                                 + [str(f) for f in bk["flags"]], env=pg.env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
@@ -329,8 +330,8 @@ def test_sigterm_removes_partial_files(pg, bk):
         drop_databases(pg, big)
 
 
-def fake_old_set(bk, manifest, days_old):
-    """A copy of a real set under an older name and time (what cleanup sees on disk)."""
+def fake_old_set(bk, manifest, days_old, verified=True):
+    """A copy of a real set under an older name and time (what cleanup sees on disk), verified unless asked."""
     import datetime
     moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days_old)
     name = "%s-%s" % (manifest["database"], moment.strftime("%Y%m%dT%H%M%SZ"))
@@ -342,11 +343,15 @@ def fake_old_set(bk, manifest, days_old):
         (bk["dir"] / new).write_bytes((bk["dir"] / old).read_bytes())
         copy["files"][role]["name"] = new
     (bk["dir"] / (name + ".manifest.json")).write_text(json.dumps(copy))
+    if verified:
+        (bk["dir"] / (name + ".verify.json")).write_text(json.dumps(dict(name=name, ok=True, level="quick",
+                                                                         verified_at=moment.isoformat())))
     return name
 
 
 def test_cleanup_keeps_keep_min_and_check_mode_removes_nothing(pg, bk, app_db):
     manifest = backup(pg, bk)
+    assert run_cli(pg, "--action", "verify", "--backup-file", manifest["name"], *bk["flags"])[0].returncode == 0
     old = [fake_old_set(bk, manifest, days) for days in (40, 50, 60, 70)]
     newer = fake_old_set(bk, manifest, 10)
     listing = sorted(os.listdir(bk["dir"]))
@@ -370,9 +375,20 @@ def test_cleanup_keeps_keep_min_and_check_mode_removes_nothing(pg, bk, app_db):
     assert doc["removed"] == [old[0]]
 
 
+def test_cleanup_counts_only_verified_sets_towards_keep_min(pg, bk, app_db):
+    """Fresh sets nobody verified must not push the last verified ones out (the nightly job skipped verify)."""
+    manifest = backup(pg, bk)
+    unverified = [fake_old_set(bk, manifest, days, verified=False) for days in (1, 2)]
+    verified = [fake_old_set(bk, manifest, days) for days in (40, 45, 50)]
+    proc, doc = run_cli(pg, "--action", "cleanup", "--keep-min", "2", *bk["flags"])
+    assert proc.returncode == 0, proc.stderr
+    assert doc["removed"] == [verified[2]]
+    assert sorted(doc["kept"]) == sorted([manifest["name"]] + unverified + verified[:2])
+
+
 def test_legacy_sql_gz_restore(pg, bk, app_db):
     before = checksums(pg, DB)
-    bk["dir"].mkdir(mode=0o700)
+    postgres_dir(bk["dir"])
     legacy = bk["dir"] / ("%s-20250101T020000Z.sql.gz" % DB)
     subprocess.run("set -o pipefail; pg_dump -d %s | gzip > %s" % (DB, legacy), shell=True, check=True,
                    env=pg.env(), executable="/bin/bash")
@@ -416,9 +432,11 @@ def test_drill_writes_a_report_and_fails_on_a_missed_target(pg, bk, app_db):
 
 
 def test_second_backup_fails_clearly_or_waits_for_the_lock(pg, bk, app_db):
-    bk["dir"].mkdir(mode=0o700)
+    postgres_dir(bk["dir"])
     # Hold the backup directory's lock the way a running backup does.
-    fd = os.open(bk["dir"] / ".frende-db-backup.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(bk["dir"] / ".frende-db-backup.lock",
+                 os.O_RDWR | os.O_CREAT, 0o600)
+    give_to_postgres(bk["dir"] / ".frende-db-backup.lock")
     fcntl.flock(fd, fcntl.LOCK_EX)
     os.write(fd, json.dumps(dict(pid=os.getpid(), action="backup", since="now")).encode())
     released = threading.Event()
@@ -509,7 +527,7 @@ def test_backup_under_concurrent_writes_restores_a_consistent_snapshot(pg, bk):
      "never belongs on the database host"),
 ])
 def test_bad_input_fails_clearly_and_changes_nothing(pg, bk, app_db, args, fragment):
-    bk["dir"].mkdir(mode=0o700)
+    postgres_dir(bk["dir"])
     before = databases(pg, DB)
     proc, doc = run_cli(pg, *args, *bk["flags"])
     assert proc.returncode in (1, 2)
@@ -598,8 +616,10 @@ def test_a_full_disk_gives_a_clear_error_and_leaves_nothing(pg, bk):
     pg.sql('CREATE DATABASE "%s"' % big)
     pg.sql("CREATE TABLE t (a text); INSERT INTO t SELECT md5(g::text) FROM generate_series(1, 200000) g",
            dbname=big)
-    bk["dir"].mkdir(mode=0o700)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(bk["dir"])],
+    postgres_dir(bk["dir"])
+    owner = os.stat(bk["dir"])
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700,uid=%d,gid=%d" % (
+        owner.st_uid, owner.st_gid), "tmpfs", str(bk["dir"])],
                              capture_output=True, text=True, check=False)
     if mounted.returncode != 0:
         drop_databases(pg, big)
@@ -614,3 +634,64 @@ def test_a_full_disk_gives_a_clear_error_and_leaves_nothing(pg, bk):
     finally:
         subprocess.run(["umount", str(bk["dir"])], check=False)
         drop_databases(pg, big)
+
+
+# --- every failure is in the log (cron loses stderr) -------------------------------------
+
+@pytest.mark.parametrize("case", ["bad config", "unreachable server", "wrong password", "missing tool"])
+def test_every_failure_leaves_an_error_line_in_the_log_and_exits_non_zero(pg, bk, app_db, tmp_path, case):
+    config = tmp_path / "backup.conf"
+    config.write_text("[backup]\nlog_file = %s\nbackup_dir = %s\n" % (bk["log"], bk["dir"]))
+    args, env = ["--action", "backup", "--database", DB, "--config", config], {}
+    if case == "bad config":
+        config.write_text("[backup]\nlog_file = %s\nretention_dayz = 3\n" % bk["log"])
+        expected = "unknown key 'retention_dayz'"
+    elif case == "unreachable server":
+        args += ["--login-port", str(free_port()), "--login-host", "127.0.0.1", "--connect-timeout", "2"]
+        expected = "Could not connect to PostgreSQL"
+    elif case == "wrong password":
+        env = dict(PGPASSWORD="not-the-password-%d" % os.getpid())
+        expected = "password authentication failed"
+    else:
+        bindir = tmp_path / "bin"
+        bindir.mkdir()
+        for tool in ("gzip", "age", "sh"):
+            (bindir / tool).symlink_to(shutil.which(tool))
+        env = dict(PATH=str(bindir))  # no zstd on this PATH
+        expected = "zstd is not installed on this host"
+    proc, doc = run_cli(pg, *args, env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert expected in proc.stderr
+    failed = find(log_lines.read(bk["log"]), "ERROR")
+    assert len(failed) == 1 and expected in failed[0]["fields"]["msg"], log_lines.read(bk["log"])
+    assert not bk["dir"].exists() or [f for f in os.listdir(bk["dir"]) if not f.startswith(".")] == []
+    if case == "wrong password":
+        assert env["PGPASSWORD"] not in bk["log"].read_text()
+
+
+# --- encryption never fails open ------------------------------------------------------------
+
+@pytest.mark.parametrize("case", ["age missing", "recipient refused"])
+def test_encryption_that_cannot_run_fails_and_writes_no_plaintext_set(pg, bk, app_db, tmp_path, case):
+    identity, recipient = age_identity(tmp_path)
+    args = ["--action", "backup", "--database", DB, *bk["flags"]]
+    env = {}
+    if case == "age missing":
+        bindir = tmp_path / "bin"
+        bindir.mkdir()
+        for tool in ("zstd", "gzip", "sh"):
+            (bindir / tool).symlink_to(shutil.which(tool))
+        env = dict(PATH=str(bindir))
+        args += ["--encrypt-recipients", recipient]
+        expected = "age is not installed on this host"
+    else:
+        # Well-formed for our check, but not a key age can use: age itself refuses it.
+        args += ["--encrypt-recipients", "age1" + "q" * 58]
+        expected = "malformed recipient"
+    proc, doc = run_cli(pg, *args, env=env)
+    assert proc.returncode == 1 and expected in proc.stderr, proc.stderr
+    leftovers = [f for f in os.listdir(bk["dir"])] if bk["dir"].exists() else []
+    assert [f for f in leftovers if not f.startswith(".frende-db-backup.lock")] == [], leftovers
+    failed, = find(log_lines.read(bk["log"]), "ERROR", "backup")
+    assert expected in failed["fields"]["msg"]
+    assert run_cli(pg, "--action", "list", *bk["flags"])[1]["backups"] == []

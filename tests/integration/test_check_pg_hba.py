@@ -3,7 +3,6 @@ server would judge it, and it never goes where the live server could load it."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
@@ -14,11 +13,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CHECK = REPO / "roles" / "frende_db" / "files" / "libexec" / "check-pg-hba"
-VERSION, CLUSTER, PORT = "15", "frendehbacheck", "5499"
+VERSION, CLUSTER = "15", "frendetest"  # the debian_cluster fixture's
 LIVE = Path("/etc/postgresql/%s/%s/pg_hba.conf" % (VERSION, CLUSTER))
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/pg_createcluster").exists(),
-                                reason="needs root and Debian's postgresql-common")
 
 GOOD = """local all postgres peer
 host frende frende_app 10.0.0.5/32 scram-sha-256
@@ -30,17 +26,9 @@ host frende frende_app 10.0.0.5/32 scram-sha-257
 """
 
 
-def psql(sql):
-    return subprocess.run(["runuser", "-u", "postgres", "--", "psql", "--cluster", "%s/%s" % (VERSION, CLUSTER),
-                           "-XAtq", "-d", "postgres", "-c", sql], capture_output=True, text=True, check=True).stdout
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    subprocess.run(["pg_dropcluster", "--stop", VERSION, CLUSTER], capture_output=True, check=False)
-    subprocess.run(["pg_createcluster", VERSION, CLUSTER, "-p", PORT, "--start"], capture_output=True, check=True)
-    yield
-    subprocess.run(["pg_dropcluster", "--stop", VERSION, CLUSTER], capture_output=True, check=False)
+@pytest.fixture
+def cluster(debian_cluster):
+    return debian_cluster
 
 
 def check(tmp_path, text):
@@ -63,7 +51,7 @@ def test_good_rules_pass_and_bad_ones_are_named_by_line(cluster, tmp_path):
 def test_the_live_file_is_never_the_candidate_even_for_a_moment(cluster, tmp_path):
     """Watch the live file while checks run; reload the live server meanwhile: it never sees the candidate."""
     live = LIVE.read_bytes()
-    rules = psql("SELECT count(*) FROM pg_hba_file_rules")
+    rules = cluster.psql("SELECT count(*) FROM pg_hba_file_rules")
     seen, stop = set(), threading.Event()
 
     def watch():
@@ -83,8 +71,8 @@ def test_the_live_file_is_never_the_candidate_even_for_a_moment(cluster, tmp_pat
         stop.set()
         watcher.join()
     assert seen == {live}
-    assert psql("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL") == "0\n"
-    assert psql("SELECT count(*) FROM pg_hba_file_rules") == rules
+    assert cluster.psql("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL") == "0\n"
+    assert cluster.psql("SELECT count(*) FROM pg_hba_file_rules") == rules
 
 
 def test_a_killed_check_leaves_the_live_file_alone_and_the_next_one_cleans_up(cluster, tmp_path):

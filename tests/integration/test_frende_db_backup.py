@@ -120,6 +120,10 @@ def test_cleanup_in_check_mode_says_what_would_go_and_diff(pg, bk, app_db):
     manifest_path.write_text(json.dumps(manifest))
     time.sleep(1)
     second = run_module(MODULE, args(pg, bk, action="backup", database=DB))["backup"]
+    # Only a set that passed verification counts towards keep_min (as backup.yml runs it: backup, verify, cleanup).
+    unverified = run_module(MODULE, args(pg, bk, action="cleanup", keep_min=1), check=True)
+    assert unverified.changed is False and unverified["removed"] == []
+    assert not run_module(MODULE, args(pg, bk, action="verify", backup_file=second["name"])).failed
     predicted = run_module(MODULE, args(pg, bk, action="cleanup", keep_min=1), check=True, diff=True)
     assert predicted.changed is True and predicted["removed"] == [first["name"]]
     assert first["name"] in predicted["diff"]["before"] and first["name"] not in predicted["diff"]["after"]

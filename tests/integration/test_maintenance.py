@@ -369,16 +369,20 @@ def test_missing_database_exits_non_zero(run):
     assert 'database "no_such_database" does not exist' in failed["fields"]["msg"]
 
 
-def test_usage_errors_exit_2_and_do_nothing(run, tmp_path):
+def test_usage_errors_exit_2_do_nothing_and_leave_an_error_line(run, tmp_path):
+    """Cron loses stderr: a refused setting is also one ERROR line in the log (and nothing else happens)."""
     bad_name = run("--action", "vacuum", "--database", 'x"; DROP TABLE t; --')
     assert bad_name.code == 2 and "is not an accepted name" in bad_name.stderr
-    assert bad_name.log == ""
+    failed, = bad_name.entries
+    assert (failed["level"], failed["action"], failed["event"]) == ("ERROR", "vacuum", "failed")
+    assert "is not an accepted name" in failed["fields"]["msg"]
     bad_pct = run("--action", "reindex", "--database", "maint_app", "--reindex-bloat-threshold-pct", "-5")
     assert bad_pct.code == 2 and "--reindex-bloat-threshold-pct must be between 0 and 100" in bad_pct.stderr
     bad_file = run("--action", "health", config_text="[maintenance]\ndatabase = maint_app\nmax_backup_age = soon\n")
     assert bad_file.code == 2 and "max_backup_age must be a duration" in bad_file.stderr
     secret = run("--action", "health", config_text="[maintenance]\npassword = hunter2\n")
     assert secret.code == 2 and "passwords are never read" in secret.stderr and "hunter2" not in secret.stderr
+    assert "passwords are never read" in secret.log and "hunter2" not in secret.log
     unknown = run("--action", "cleanup", "--database", "maint_app")
     assert unknown.code == 2 and "invalid choice" in unknown.stderr
 

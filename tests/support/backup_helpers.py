@@ -127,12 +127,29 @@ def watch_command_lines(interval=0.01):
 
 
 def age_identity(directory, name="identity.txt"):
-    """A test age identity; returns (identity path, public recipient)."""
+    """A test age identity, readable by the database's OS user as an operator would hand it over;
+    returns (identity path, public recipient)."""
     path = Path(directory) / name
     subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
+    give_to_postgres(path)
     recipient = subprocess.run(["age-keygen", "-y", str(path)], check=True, capture_output=True,
                                text=True).stdout.strip()
     return str(path), recipient
+
+
+def give_to_postgres(path):
+    """chown ``path`` to postgres when running as root (the commands run as postgres then)."""
+    if os.geteuid() == 0:
+        import pwd
+        entry = pwd.getpwnam("postgres")
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return path
+
+
+def postgres_dir(path):
+    """A directory made by the test and handed to postgres, as the role prepares the backup directory."""
+    Path(path).mkdir(mode=0o700)
+    return give_to_postgres(path)
 
 
 def secret_key_of(identity_path):

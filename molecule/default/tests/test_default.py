@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 
 from frende_hosts import PASSWORD, app_psql, playbook, psql_postgres, recap, sh, task_results
@@ -179,10 +180,24 @@ def test_files_directories_and_modes():
 
 def test_cron_runs_backups_maintenance_and_drills_as_postgres():
     lines = [l for l in sh(DB, "cat /etc/cron.d/frende-db").stdout.splitlines() if l and not l.startswith("#")]
-    assert any(re.match(r"^0 2 \* \* \* postgres /usr/local/bin/frende-db-backup .*--action backup && .*--action cleanup$", l) for l in lines), lines
+    assert any(re.match(r"^0 2 \* \* \* postgres /usr/local/bin/frende-db-backup .*--action backup "
+                        r"&& .*--action verify --backup-file latest && .*--action cleanup$", l) for l in lines), lines
     assert any(re.match(r"^0 1 \* \* 0 postgres /usr/local/bin/frende-db-maintenance .*--action all$", l) for l in lines), lines
     assert any(re.match(r"^0 3 1 \* \* postgres /usr/local/bin/frende-db-backup .*--action drill$", l) for l in lines), lines
     assert "30" in sh(DB, "sed -n 's/^retention_days = //p' /etc/frende/db/backup.conf").stdout
+
+
+def test_the_nightly_job_verifies_the_new_set_before_cleanup():
+    """Run the cron line itself, as cron would: the set it makes is verified, then cleanup runs."""
+    job = [l for l in sh(DB, "cat /etc/cron.d/frende-db").stdout.splitlines() if "--action backup" in l][0]
+    command = job.split(" postgres ", 1)[1]
+    sh(DB, "runuser -u postgres -- sh -c %s" % shlex.quote(command))
+    newest = json.loads(sh(DB, "runuser -u postgres -- frende-db-backup --config /etc/frende/db/backup.conf "
+                               "--action list --json").stdout)["backups"][0]
+    assert newest["verified"]["state"] == "ok", newest
+    log = sh(DB, "cat /var/log/frende/backup.log").stdout
+    done = log.rindex("action=backup event=done")
+    assert log.index("action=verify event=ok backup=%s" % newest["name"], done) < log.index("action=cleanup", done)
 
 
 def test_a_dry_run_after_setup_changes_nothing_and_leaks_no_password():

@@ -20,10 +20,10 @@ import signal
 import sys
 
 from ansible_collections.frende.db.plugins.module_utils import _command as command
-from ansible_collections.frende.db.plugins.module_utils._backup.engine import run_action
+from ansible_collections.frende.db.plugins.module_utils._backup.engine import log_failure, run_action
 from ansible_collections.frende.db.plugins.module_utils._backup.options import (
-    ACTIONS, DEFAULT_CONFIG, OPTIONS)
-from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+    ACTIONS, DEFAULT_CONFIG, DEFAULT_LOG_FILE, OPTIONS)
+from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError, was_logged
 from ansible_collections.frende.db.plugins.module_utils._postgres import SSL_MODES
 
 PROG = "frende-db-backup"
@@ -83,7 +83,7 @@ HELP = dict(
     backup_file="restore/verify this backup: a file in backup_dir, a set name, or 'latest'",
     target_database="restore into this new database instead of replacing the live one",
     retention_days="cleanup: remove backups older than this (default 30)",
-    keep_min="cleanup: always keep this many newest valid backups (default 3)",
+    keep_min="cleanup: always keep this many newest verified backups (default 3)",
     compression="zstd (default) or gzip",
     compression_level="zstd 1-19 (default 4), gzip 1-9 (default 6)",
     encrypt_recipients="public age recipients (age1...), separated by spaces or commas",
@@ -93,7 +93,7 @@ HELP = dict(
     jobs="parallel restore jobs (default: CPU count)",
     rto_target="drill: longest acceptable restore time (default 30min)",
     rpo_target="drill: oldest acceptable data (default 24h)",
-    owner="OS user owning backups when run as root (default postgres)",
+    owner="OS user the command becomes when started as root, owner of every file it writes (default postgres)",
     lock_timeout="how long to wait for another run's lock, e.g. 10min (default 0s)",
     globals="restore: apply the backup's roles: auto (if missing, default), always, never",
     work_dir="restore scratch space for the decompressed dump (default: backup_dir)",
@@ -170,11 +170,20 @@ def human_size(size):
     return str(size)
 
 
+def _owner_ids(flags):
+    """(uid, gid) for a log file created while still root (before the switch), or None."""
+    try:
+        return command.os_user_ids(flags.get("owner") or OPTIONS["owner"]["default"])
+    except KeyError:
+        return None
+
+
 def _on_signal(signum, _frame):
     raise Terminated("terminated by %s" % signal.Signals(signum).name)
 
 
-def main(argv, environ=None, out=None, err=None):
+def main(argv, environ=None, out=None, err=None, run_as_owner=False):
+    """The command; ``run_as_owner`` (bin/frende-db): started as root, become ``owner`` first."""
     environ = os.environ if environ is None else environ
     out = out or sys.stdout
     err = err or sys.stderr
@@ -186,14 +195,21 @@ def main(argv, environ=None, out=None, err=None):
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     flags = dict((key, getattr(args, key)) for key in option_types())
+    config = args.config or DEFAULT_CONFIG
     try:
-        params = settings(flags, args.config or DEFAULT_CONFIG, args.config is not None, environ)
+        params = settings(flags, config, args.config is not None, environ)
         params["action"] = args.action
+        # Started as root (sudo -i at 3 a.m.): become the database's OS user first, as pg_ctlcluster does.
+        if run_as_owner:
+            command.run_as(params.get("owner") or OPTIONS["owner"]["default"])
         result = run_action(params, check_mode=args.check, tool=PROG)
     except Terminated as exc:
         err.write("%s: %s; partial files removed.\n" % (PROG, exc))
         return 143
     except FrendeDbError as exc:
+        if not was_logged(exc):
+            log_failure(command.log_path_hint(flags.get("log_file"), config, SECTION, DEFAULT_LOG_FILE), PROG,
+                        args.action, exc, enabled=not args.check, owner_ids=_owner_ids(flags))
         details = dict(exc.details)
         if args.json:
             out.write(json.dumps(dict(dict(details, failed=True, msg=str(exc), action=args.action)),

@@ -15,12 +15,12 @@ import os
 import socket
 import time
 
-from ansible_collections.frende.db.plugins.module_utils._backup import catalog as catalog
+from ansible_collections.frende.db.plugins.module_utils._backup import catalog
 from ansible_collections.frende.db.plugins.module_utils._backup import db as bdb
 from ansible_collections.frende.db.plugins.module_utils._backup.context import TOOL_VERSION
 from ansible_collections.frende.db.plugins.module_utils._backup.files import (
     BackupLock, PartialFile, ensure_dir, fsync_dir, orphan_files, remove_files, stale_partials, write_json)
-from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError, mark_logged
 from ansible_collections.frende.db.plugins.module_utils._postgres import Db
 from ansible_collections.frende.db.plugins.module_utils._backup.pipeline import HashingFile, Pipeline, Worker, run
 
@@ -87,127 +87,159 @@ def _pump_to(pipe, part):
 
 
 def backup(ctx):
+    """Take one backup set of ``database``: globals, dump, manifest (written last)."""
     p = ctx.p
-    database = p["database"]
-    directory = p["backup_dir"]
-    encrypted = bool(encryptor(ctx))
-    recipients = recipients_for_manifest(ctx) if encrypted else []
-    conn = ctx.connect(database, autocommit=True)
+    recipients = recipients_for_manifest(ctx) if encryptor(ctx) else []
+    # The log opens before the server is asked anything: a run that cannot connect leaves its trace too.
+    ctx.log.open_check()
+    conn = ctx.connect(p["database"], autocommit=True)
     try:
         admin = Db(conn)
         server_version = admin.query_one("SHOW server_version")["server_version"]
-        props = bdb.database_properties(admin, database)
+        props = bdb.database_properties(admin, p["database"])
         if ctx.check_mode:
-            planned = catalog.set_name(database, catalog.utc_now())
-            return dict(changed=True, backup=None, msg="Would back up database %s (PostgreSQL %s) into %s as %s%s%s."
-                        % (database, server_version, directory, planned, catalog.DUMP_SUFFIXES[p["compression"]],
-                           ", encrypted for %d recipient(s)" % len(recipients) if encrypted else ""))
-        ctx.log.open_check()
-        ensure_dir(directory, ctx.ids)
-        with BackupLock(directory, "backup", p["lock_timeout_s"], ctx.ids):
-            leftovers = remove_files(stale_partials(directory) + orphan_files(directory))
-            if p.get("work_dir"):
-                leftovers += remove_files(stale_partials(p["work_dir"]))
-            for path in leftovers:
-                ctx.log.warning("backup", "leftover-removed", file=os.path.basename(path))
-            return _backup_locked(ctx, conn, server_version, props, encrypted, recipients, leftovers)
+            return _planned(ctx, server_version, recipients)
+        ensure_dir(p["backup_dir"], ctx.ids)
+        with BackupLock(p["backup_dir"], "backup", p["lock_timeout_s"], ctx.ids):
+            leftovers = _remove_leftovers(ctx)
+            return _take_set(ctx, conn, server_version, props, recipients, leftovers)
     finally:
         conn.close()
 
 
-def _backup_locked(ctx, conn, server_version, props, encrypted, recipients, leftovers):
+def _planned(ctx, server_version, recipients):
     p = ctx.p
-    database = p["database"]
-    directory = p["backup_dir"]
+    planned = catalog.set_name(p["database"], catalog.utc_now())
+    return dict(changed=True, backup=None, msg="Would back up database %s (PostgreSQL %s) into %s as %s%s%s."
+                % (p["database"], server_version, p["backup_dir"], planned, catalog.DUMP_SUFFIXES[p["compression"]],
+                   ", encrypted for %d recipient(s)" % len(recipients) if recipients else ""))
+
+
+def _remove_leftovers(ctx):
+    """Partial files of dead runs and set files without a manifest; each is logged. Call under the lock."""
+    directory = ctx.p["backup_dir"]
+    leftovers = remove_files(stale_partials(directory) + orphan_files(directory))
+    if ctx.p.get("work_dir"):
+        leftovers += remove_files(stale_partials(ctx.p["work_dir"]))
+    for path in leftovers:
+        ctx.log.warning("backup", "leftover-removed", file=os.path.basename(path))
+    return leftovers
+
+
+def _take_set(ctx, conn, server_version, props, recipients, leftovers):
+    """Write the set's files as partial files, commit them, then the manifest; on any failure, nothing stays."""
+    p = ctx.p
     started = catalog.utc_now()
     clock = time.monotonic()
-    name = unique_name(directory, database, started)[0]
-    files = catalog.set_files(name, p["compression"], encrypted)
-    ctx.log.info("backup", "start", database=database, name=name, compression=p["compression"],
-                 encrypted=encrypted)
-    parts = []
-    committed = []
-    snap = None
+    name = unique_name(p["backup_dir"], p["database"], started)[0]
+    files = catalog.set_files(name, p["compression"], bool(recipients))
+    ctx.log.info("backup", "start", database=p["database"], name=name, compression=p["compression"],
+                 encrypted=bool(recipients))
+    parts, committed, snaps = [], [], []
     try:
         roles = bdb.needed_roles(conn.cursor())
-        env = ctx.env()
         # Globals first: cheap, and a role without the rights to read them fails before the long dump.
-        globals_part = PartialFile(directory, files["globals"], ctx.ids)
-        parts.append(globals_part)
-        with Pipeline([[ctx.binary("pg_dumpall"), "--globals-only", "--database=%s" % (p.get("login_db") or "postgres")],
-                       compressor(ctx)] + encryptor(ctx), env, "pg_dumpall --globals-only") as pipe:
-            globals_sink = _pump_to(pipe, globals_part)
-            pipe.wait()
-
-        snap = ctx.connect(database, autocommit=False)
-        snap.set_session(isolation_level="REPEATABLE READ", readonly=True)
-        cur = snap.cursor()
-        cur.execute("SELECT pg_export_snapshot()")
-        snapshot = cur.fetchone()[0]
-        tables = bdb.user_tables(cur)
-        dump_part = PartialFile(directory, files["dump"], ctx.ids)
-        parts.append(dump_part)
-        dump_cmd = [ctx.binary("pg_dump"), "--format=custom", "--compress=0", "--snapshot=%s" % snapshot,
-                    "--dbname=%s" % database]
-        counter = Worker(lambda: bdb.count_rows(cur, tables))
-        try:
-            with Pipeline([dump_cmd, compressor(ctx)] + encryptor(ctx), env, "pg_dump of %s" % database) as pipe:
-                counter.start()
-                dump_sink = _pump_to(pipe, dump_part)
-                pipe.wait()
-                counts = counter.get()
-        except BaseException:
-            if counter.is_alive():
-                snap.cancel()  # stop the counting query before the connection goes away
-                counter.join()
-            raise
-        snap.rollback()
-
-        globals_part.sync()
-        dump_part.sync()
-        finished = catalog.utc_now()
-        manifest = dict(
-            format_version=catalog.MANIFEST_VERSION, name=name, database=database,
-            server_version=server_version, server_version_num=conn.server_version,
-            started_at=started.isoformat(), finished_at=finished.isoformat(),
-            duration_s=round(time.monotonic() - clock, 3),
-            tool=ctx.tool, tool_version=TOOL_VERSION,
-            pg_dump_version=run([ctx.binary("pg_dump"), "--version"], env, "pg_dump --version").strip(),
-            host=socket.gethostname(),
-            compression=p["compression"], compression_level=p["compression_level"],
-            encrypted=encrypted, recipients=recipients,
-            files=dict(
-                dump=dict(name=files["dump"], size=dump_sink.size, sha256=dump_sink.sha256.hexdigest()),
-                globals=dict(name=files["globals"], size=globals_sink.size, sha256=globals_sink.sha256.hexdigest()),
-            ),
-            size=dump_sink.size + globals_sink.size,
-            tables=counts, roles=roles, database_properties=_jsonable(props),
-        )
-        problems = catalog.validate_manifest(manifest, name)
-        if problems:  # a bug, not an operator error: never write a manifest that verify would refuse
-            raise FrendeDbError("Internal error, the new manifest is invalid: %s" % "; ".join(problems))
+        globals_sink = _dump_globals(ctx, PartialFile(p["backup_dir"], files["globals"], ctx.ids), parts)
+        dump_sink, counts = _dump_database(ctx, PartialFile(p["backup_dir"], files["dump"], ctx.ids), parts, snaps)
         for part in parts:
-            committed.append(part.commit())
-        fsync_dir(directory)
-        # The manifest is written last: its presence marks the set complete.
-        write_json(directory, files["manifest"], manifest, ctx.ids)
+            part.sync()
+        manifest = _manifest(ctx, conn, name, files, started, clock, server_version, recipients, props, roles,
+                             counts, dump_sink, globals_sink)
+        _commit(ctx, name, files, parts, committed, manifest)
     except BaseException as exc:
         for part in parts:
             part.discard()
         remove_files(committed)
-        if snap is not None:
-            snap.close()
-        ctx.log.error("backup", "failed", database=database, name=name, msg=str(exc) or type(exc).__name__)
+        ctx.log.error("backup", "failed", database=p["database"], name=name, msg=str(exc) or type(exc).__name__)
+        mark_logged(exc)
         raise
     finally:
-        if snap is not None and not snap.closed:
-            snap.close()
-    ctx.log.info("backup", "done", database=database, name=name, size=manifest["size"],
-                 duration_s=manifest["duration_s"], tables=len(counts), encrypted=encrypted)
-    return dict(changed=True, backup=manifest, path=os.path.join(directory, files["dump"]),
+        for snap in snaps:
+            if not snap.closed:
+                snap.close()
+    ctx.log.info("backup", "done", database=p["database"], name=name, size=manifest["size"],
+                 duration_s=manifest["duration_s"], tables=len(counts), encrypted=bool(recipients))
+    return dict(changed=True, backup=manifest, path=os.path.join(p["backup_dir"], files["dump"]),
                 duration_s=manifest["duration_s"], leftovers_removed=[os.path.basename(x) for x in leftovers],
                 msg="Backed up database %s as %s (%d bytes, %.1f s)." % (
-                    database, name, manifest["size"], manifest["duration_s"]))
+                    p["database"], name, manifest["size"], manifest["duration_s"]))
+
+
+def _dump_globals(ctx, part, parts):
+    """pg_dumpall --globals-only, compressed (and encrypted), into ``part``; returns its hashing sink."""
+    parts.append(part)
+    argv = [ctx.binary("pg_dumpall"), "--globals-only", "--database=%s" % (ctx.p.get("login_db") or "postgres")]
+    with Pipeline([argv, compressor(ctx)] + encryptor(ctx), ctx.env(), "pg_dumpall --globals-only") as pipe:
+        sink = _pump_to(pipe, part)
+        pipe.wait()
+    return sink
+
+
+def _dump_database(ctx, part, parts, snaps):
+    """pg_dump of the database from an exported snapshot, while the same snapshot counts every table's rows.
+
+    Returns (hashing sink, {table: rows}). The snapshot's connection goes into ``snaps`` for the caller to close.
+    """
+    database = ctx.p["database"]
+    snap = ctx.connect(database, autocommit=False)
+    snaps.append(snap)
+    snap.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    cur = snap.cursor()
+    cur.execute("SELECT pg_export_snapshot()")
+    snapshot = cur.fetchone()[0]
+    tables = bdb.user_tables(cur)
+    parts.append(part)
+    dump_cmd = [ctx.binary("pg_dump"), "--format=custom", "--compress=0", "--snapshot=%s" % snapshot,
+                "--dbname=%s" % database]
+    counter = Worker(lambda: bdb.count_rows(cur, tables))
+    try:
+        with Pipeline([dump_cmd, compressor(ctx)] + encryptor(ctx), ctx.env(), "pg_dump of %s" % database) as pipe:
+            counter.start()
+            sink = _pump_to(pipe, part)
+            pipe.wait()
+            counts = counter.get()
+    except BaseException:
+        if counter.is_alive():
+            snap.cancel()  # stop the counting query before the connection goes away
+            counter.join()
+        raise
+    snap.rollback()
+    return sink, counts
+
+
+def _manifest(ctx, conn, name, files, started, clock, server_version, recipients, props, roles, counts,
+              dump_sink, globals_sink):
+    p = ctx.p
+    manifest = dict(
+        format_version=catalog.MANIFEST_VERSION, name=name, database=p["database"],
+        server_version=server_version, server_version_num=conn.server_version,
+        started_at=started.isoformat(), finished_at=catalog.utc_now().isoformat(),
+        duration_s=round(time.monotonic() - clock, 3),
+        tool=ctx.tool, tool_version=TOOL_VERSION,
+        pg_dump_version=run([ctx.binary("pg_dump"), "--version"], ctx.env(), "pg_dump --version").strip(),
+        host=socket.gethostname(),
+        compression=p["compression"], compression_level=p["compression_level"],
+        encrypted=bool(recipients), recipients=recipients,
+        files=dict(
+            dump=dict(name=files["dump"], size=dump_sink.size, sha256=dump_sink.sha256.hexdigest()),
+            globals=dict(name=files["globals"], size=globals_sink.size, sha256=globals_sink.sha256.hexdigest()),
+        ),
+        size=dump_sink.size + globals_sink.size,
+        tables=counts, roles=roles, database_properties=_jsonable(props),
+    )
+    problems = catalog.validate_manifest(manifest, name)
+    if problems:  # a bug, not an operator error: never write a manifest that verify would refuse
+        raise FrendeDbError("Internal error, the new manifest is invalid: %s" % "; ".join(problems))
+    return manifest
+
+
+def _commit(ctx, name, files, parts, committed, manifest):
+    """Rename the synced files into place; the manifest is written last: its presence marks the set complete."""
+    directory = ctx.p["backup_dir"]
+    for part in parts:
+        committed.append(part.commit())
+    fsync_dir(directory)
+    write_json(directory, files["manifest"], manifest, ctx.ids)
 
 
 def _jsonable(props):

@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 import socket
 
-from ansible_collections.frende.db.plugins.module_utils._backup import catalog as catalog
+from ansible_collections.frende.db.plugins.module_utils._backup import catalog
 from ansible_collections.frende.db.plugins.module_utils._backup.context import TOOL_VERSION
 from ansible_collections.frende.db.plugins.module_utils._backup.files import ensure_dir, write_json
 from ansible_collections.frende.db.plugins.module_utils._backup.restore import scratch_restore
 from ansible_collections.frende.db.plugins.module_utils._backup.verify import check_identity_file
-from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError, mark_logged
 from ansible_collections.frende.db.plugins.module_utils._units import format_duration
 
 REPORT_PREFIX = "drill-"
@@ -40,36 +40,64 @@ def evaluate_drill(restore_s, data_age_s, rto_target_s, rpo_target_s, restored=T
 
 
 def drill(ctx):
+    """Restore the newest set into a scratch database, time it (RTO), age its data (RPO), report, judge."""
+    entry, identity = _newest_set(ctx)
+    started = catalog.utc_now()
+    if ctx.check_mode:
+        return _planned(ctx, entry, started)
+    ctx.log.open_check()
+    ensure_dir(ctx.p["backup_dir"], ctx.ids)
+    ctx.log.info("drill", "start", backup=entry["name"])
+    restored = _restore_into_scratch(ctx, entry, identity)
+    report = _report(ctx, entry, started, restored)
+    _log_verdict(ctx, entry, report)
+    if not report["passed"]:
+        raise mark_logged(FrendeDbError("Restore drill failed: %s. Report: %s" % (
+            report["error"] or "; ".join(report["findings"]), report["report_file"]), report=report, changed=True))
+    return dict(changed=True, report=report, duration_s=report["restore_s"], msg=_summary(ctx, report) +
+                ". Report: %s" % report["report_file"])
+
+
+def _newest_set(ctx):
     p = ctx.p
     entry = catalog.newest_backup(p["backup_dir"], p.get("database"))
     if entry is None:
         raise FrendeDbError("There is no complete backup%s in %s to drill with; take one first (--action backup)."
                             % (" of database %s" % p["database"] if p.get("database") else "", p["backup_dir"]))
-    manifest = entry.get("manifest") or {}
     identity = p.get("identity_file")
-    if manifest.get("encrypted"):
+    if (entry.get("manifest") or {}).get("encrypted"):
         if not identity:
             raise FrendeDbError("The newest backup %s is encrypted; a drill restores it and needs identity_file."
                                 % entry["name"])
         check_identity_file(identity)
-    started = catalog.utc_now()
+    return entry, identity
+
+
+def _planned(ctx, entry, started):
+    p = ctx.p
     data_age = (started - entry["finished_at"]).total_seconds()
-    if ctx.check_mode:
-        return dict(changed=True, report=dict(backup=entry["name"], data_age_s=round(data_age, 1),
-                                              rpo_met=data_age <= p["rpo_target_s"], rpo_target=p["rpo_target"],
-                                              rto_target=p["rto_target"]),
-                    msg="Would restore %s into a scratch database, time it against the RTO target %s, and report "
-                        "its data age %s against the RPO target %s." % (
-                            entry["name"], p["rto_target"], format_duration(data_age), p["rpo_target"]))
-    ctx.log.open_check()
-    ensure_dir(p["backup_dir"], ctx.ids)
-    ctx.log.info("drill", "start", backup=entry["name"])
-    error = None
-    verification, loaded, seconds = None, None, None
+    return dict(changed=True, report=dict(backup=entry["name"], data_age_s=round(data_age, 1),
+                                          rpo_met=data_age <= p["rpo_target_s"], rpo_target=p["rpo_target"],
+                                          rto_target=p["rto_target"]),
+                msg="Would restore %s into a scratch database, time it against the RTO target %s, and report "
+                    "its data age %s against the RPO target %s." % (
+                        entry["name"], p["rto_target"], format_duration(data_age), p["rpo_target"]))
+
+
+def _restore_into_scratch(ctx, entry, identity):
+    """(verification, load details, seconds, error): a failed restore is a drill result, not a crash."""
     try:
         verification, loaded, seconds = scratch_restore(ctx, entry, identity, "drill", analyze=True)
+        return dict(verification=verification, loaded=loaded, seconds=seconds, error=None)
     except FrendeDbError as exc:
-        error = str(exc)
+        return dict(verification=None, loaded=None, seconds=None, error=str(exc))
+
+
+def _report(ctx, entry, started, restored):
+    """The drill report, written as drill-<stamp>.json next to the backups; returns it with report_file."""
+    p = ctx.p
+    manifest = entry.get("manifest") or {}
+    loaded, seconds, error = restored["loaded"], restored["seconds"], restored["error"]
     finished = catalog.utc_now()
     data_age = (finished - entry["finished_at"]).total_seconds()
     verdict = evaluate_drill(seconds, data_age, p["rto_target_s"], p["rpo_target_s"], restored=error is None)
@@ -85,22 +113,26 @@ def drill(ctx):
         rows_checked=loaded["rows_checked"] if loaded else False,
         tables=len(loaded["tables"]) if loaded else None,
         rows=sum(loaded["tables"].values()) if loaded else None,
-        verification_level=(verification or {}).get("level"),
+        verification_level=(restored["verification"] or {}).get("level"),
         analyze_s=loaded["analyze_s"] if loaded else None,
         leftovers_dropped=loaded["leftovers_dropped"] if loaded else [],
         error=error, notes=loaded["notes"] if loaded else [], **verdict)
     name = "%s%s.json" % (REPORT_PREFIX, catalog.stamp(finished))
-    path = write_json(p["backup_dir"], name, report, ctx.ids)
-    report["report_file"] = path
-    summary = ("drill %s: restore %s (target %s), data age %s (target %s)"
-               % ("passed" if verdict["passed"] else "FAILED",
-                  format_duration(seconds) if seconds is not None else "failed", p["rto_target"],
-                  format_duration(data_age), p["rpo_target"]))
-    ctx.log.write("INFO" if verdict["passed"] else "ERROR", "drill", "passed" if verdict["passed"] else "failed",
-                  backup=entry["name"], achieved_rto_s=seconds, achieved_rpo_s=round(data_age, 1),
-                  rto_target=p["rto_target"], rpo_target=p["rpo_target"], report=os.path.basename(path),
-                  msg=error or "; ".join(verdict["findings"]) or None)
-    if not verdict["passed"]:
-        raise FrendeDbError("Restore drill failed: %s. Report: %s" % (error or "; ".join(verdict["findings"]), path),
-                            report=report, changed=True)
-    return dict(changed=True, report=report, duration_s=seconds, msg=summary + ". Report: %s" % path)
+    report["report_file"] = write_json(p["backup_dir"], name, report, ctx.ids)
+    return report
+
+
+def _summary(ctx, report):
+    seconds = report["restore_s"]
+    return ("drill %s: restore %s (target %s), data age %s (target %s)"
+            % ("passed" if report["passed"] else "FAILED",
+               format_duration(seconds) if seconds is not None else "failed", ctx.p["rto_target"],
+               format_duration(report["achieved_rpo_s"]), ctx.p["rpo_target"]))
+
+
+def _log_verdict(ctx, entry, report):
+    ctx.log.write("INFO" if report["passed"] else "ERROR", "drill", "passed" if report["passed"] else "failed",
+                  backup=entry["name"], achieved_rto_s=report["restore_s"], achieved_rpo_s=report["achieved_rpo_s"],
+                  rto_target=ctx.p["rto_target"], rpo_target=ctx.p["rpo_target"],
+                  report=os.path.basename(report["report_file"]),
+                  msg=report["error"] or "; ".join(report["findings"]) or None)

@@ -11,9 +11,11 @@ dict with ``changed`` and ``msg``, or raises FrendeDbError.
 from __future__ import annotations
 
 import os
+import pwd
 
-from ansible_collections.frende.db.plugins.module_utils._backup import catalog as catalog
+from ansible_collections.frende.db.plugins.module_utils._backup import catalog
 from ansible_collections.frende.db.plugins.module_utils._backup.context import Context
+from ansible_collections.frende.db.plugins.module_utils._backup.options import DEFAULT_LOG_FILE
 from ansible_collections.frende.db.plugins.module_utils._backup.create import backup
 from ansible_collections.frende.db.plugins.module_utils._backup.drill import drill
 from ansible_collections.frende.db.plugins.module_utils._backup.files import (
@@ -22,7 +24,8 @@ from ansible_collections.frende.db.plugins.module_utils._backup.restore import r
 from ansible_collections.frende.db.plugins.module_utils._backup.retention import select_for_cleanup
 from ansible_collections.frende.db.plugins.module_utils._backup.verify import (
     VerifyFailed, check_identity_file, quick_verify)
-from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+from ansible_collections.frende.db.plugins.module_utils._command import EventLog
+from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError, mark_logged, was_logged
 from ansible_collections.frende.db.plugins.module_utils._units import format_duration
 
 
@@ -69,10 +72,11 @@ def describe(directory, entry, now):
     )
 
 
-def is_valid(directory, entry):
+def verified_state(directory, entry):
+    """ok, failed or never (a set whose manifest is not valid counts as failed)."""
     if entry["format"] == "custom" and catalog.validate_manifest(entry["manifest"], entry["name"]):
-        return False
-    return read_verify_state(directory, entry["name"])["state"] != "failed"
+        return "failed"
+    return read_verify_state(directory, entry["name"])["state"]
 
 
 def list_action(ctx):
@@ -121,7 +125,8 @@ def verify_action(ctx):
         ctx.log.write("INFO" if error is None else "ERROR", "verify", "ok" if error is None else "failed",
                       backup=entry["name"], level=record["level"], msg=error)
     if error:
-        raise FrendeDbError(error, verification=record)
+        failure = FrendeDbError(error, verification=record)
+        raise mark_logged(failure) if not ctx.check_mode else failure
     note = ""
     if record["level"] == "checksum-only":
         note = " (checksums only: the set is encrypted and no identity_file was given)"
@@ -136,7 +141,7 @@ def cleanup_action(ctx):
     directory = p["backup_dir"]
     entries = catalog.list_backups(directory, p.get("database"))
     candidates = [dict(name=e["name"], database=e.get("database"), finished_at=e["finished_at"],
-                       valid=is_valid(directory, e)) for e in entries]
+                       verified=verified_state(directory, e)) for e in entries]
     remove, keep = select_for_cleanup(candidates, catalog.utc_now(), p["retention_days"], p["keep_min"])
     by_name = dict((e["name"], e) for e in entries)
     diff = dict(before="\n".join(sorted(by_name)) + "\n", after="\n".join(sorted(keep)) + "\n")
@@ -166,5 +171,32 @@ ACTIONS = dict(backup=backup, list=list_action, verify=verify_action, cleanup=cl
 
 
 def run_action(params, check_mode=False, tool="frende-db-backup"):
-    ctx = Context(params, check_mode=check_mode, tool=tool)
-    return ACTIONS[ctx.p["action"]](ctx)
+    """Run one action; every failure is in the log as one ERROR line (unless check mode), then raised."""
+    try:
+        ctx = Context(params, check_mode=check_mode, tool=tool)
+    except FrendeDbError as exc:
+        path = params.get("log_file")
+        log_failure(path if isinstance(path, str) and os.path.isabs(path) else DEFAULT_LOG_FILE, tool,
+                    params.get("action") or "-", exc, enabled=not check_mode)
+        raise
+    try:
+        try:
+            return ACTIONS[ctx.p["action"]](ctx)
+        except OSError as exc:  # a path the engine did not expect to be refused: say which, never a traceback
+            raise FrendeDbError("%s: %s (the command runs as OS user %s). Check the owner and mode of that path; "
+                                "nothing else was changed." % (exc.filename or "a file", exc.strerror or exc,
+                                                                 pwd.getpwuid(os.geteuid()).pw_name))
+    except FrendeDbError as exc:
+        if not was_logged(exc):
+            log_failure(ctx.p["log_file"], tool, ctx.p["action"], exc, enabled=not check_mode, owner_ids=ctx.ids)
+        raise
+
+
+def log_failure(path, tool, action, exc, enabled=True, owner_ids=None):
+    """One ERROR line for ``exc``; a log that cannot be written must not hide the failure itself."""
+    log = EventLog(path, tool, enabled=enabled, owner_ids=owner_ids)
+    try:
+        log.error(action, "failed", msg=str(exc))
+    except FrendeDbError:
+        pass
+    mark_logged(exc)

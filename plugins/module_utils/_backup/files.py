@@ -18,7 +18,7 @@ import os
 import pwd
 import time
 
-from ansible_collections.frende.db.plugins.module_utils._backup import catalog as catalog
+from ansible_collections.frende.db.plugins.module_utils._backup import catalog
 from ansible_collections.frende.db.plugins.module_utils._command import os_user_ids
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._backup.pipeline import disk_full, pid_alive

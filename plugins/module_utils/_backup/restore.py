@@ -20,7 +20,7 @@ from ansible_collections.frende.db.plugins.module_utils._backup.files import Bac
 from ansible_collections.frende.db.plugins.module_utils._backup.globals import plan_globals
 from ansible_collections.frende.db.plugins.module_utils._backup.verify import (
     VerifyFailed, check_identity_file, decompress_stages, quick_verify, set_path)
-from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError, mark_logged
 from ansible_collections.frende.db.plugins.module_utils._postgres import MAX_IDENTIFIER_BYTES, validate_identifier
 from ansible_collections.frende.db.plugins.module_utils._backup.pipeline import CountingSink, Pipeline, Worker, run
 
@@ -228,84 +228,132 @@ def resolve_for_restore(ctx):
 
 
 def restore(ctx):
-    p = ctx.p
+    """Restore a set: verify it, load it into a new database, check it, then swap it in (or create the target)."""
     entry, source_db, identity = resolve_for_restore(ctx)
+    ctx.log.open_check()
+    admin = None
+    try:
+        live = _live_name(ctx, entry, source_db)
+        admin = ctx.admin(avoid=live)
+        target = _plan_target(ctx, admin, entry, live)
+        if ctx.check_mode:
+            return _planned(ctx, entry, identity, target)
+        with BackupLock(ctx.p["backup_dir"], "restore", ctx.p["lock_timeout_s"], ctx.ids):
+            ctx.log.info("restore", "start", backup=entry["name"], database=live)
+            done = _restore_and_swap(ctx, admin, entry, identity, target)
+            ctx.log.info("restore", "done", backup=entry["name"], database=live, previous=done["kept"],
+                         duration_s=done["duration_s"])
+        return _restored(entry, target, done)
+    finally:
+        if admin is not None:
+            admin.close()
+
+
+def _live_name(ctx, entry, source_db):
+    """The database the restore ends in: target_database, else database, else the one in the set."""
+    p = ctx.p
     target_mode = bool(p.get("target_database"))
     live = p.get("target_database") or p.get("database") or source_db
     if not live:
         raise FrendeDbError("%s does not say which database it holds; set database to the database to restore."
                             % os.path.basename(entry["path"]))
-    validate_identifier(live, "target_database" if target_mode else "database")
-    admin = ctx.admin(avoid=live)
+    return validate_identifier(live, "target_database" if target_mode else "database")
+
+
+def _plan_target(ctx, admin, entry, live):
+    """What the restore will create and replace: names, the live database's properties, the roles plan."""
+    p = ctx.p
+    target_mode = bool(p.get("target_database"))
+    exists = bdb.database_exists(admin, live)
+    if target_mode and exists:
+        raise FrendeDbError("target_database %s already exists; restore into a new name, or drop it first. "
+                            "(To replace a live database safely, leave target_database unset.)" % live)
+    stamp = stamp_now()
+    return dict(
+        live=live,
+        live_props=bdb.database_properties(admin, live) if exists else None,
+        roles=role_plan(admin, entry, p["globals"]),
+        new_db=live if target_mode or not exists else derived_name(live, "restore", stamp),
+        previous=derived_name(live, "pre_restore", stamp) if exists and not target_mode else None,
+    )
+
+
+def _planned(ctx, entry, identity, target):
+    p = ctx.p
+    verification = quick_verify(ctx, entry, identity)
+    live, previous, missing = target["live"], target["previous"], target["roles"]["missing"]
+    what = ("replace %s (kept as %s)" % (live, previous) if previous and p["keep_previous"]
+            else "replace %s (the old copy dropped)" % live if previous else "create %s" % live)
+    return dict(changed=True, verification=verification, restore=dict(
+        backup=entry["name"], database=live, previous_database=previous if p["keep_previous"] else None,
+        roles_missing=missing, globals_applied=target["roles"]["apply"]),
+        msg="Would restore %s and %s%s." % (entry["name"], what, "; would create roles %s" % ", ".join(missing)
+                                           if missing else ""))
+
+
+def _restore_and_swap(ctx, admin, entry, identity, target):
+    """Under the lock: verify and write out the dump, apply globals, load, then swap. The live database is
+    only touched by the swap, after the copy loaded and matched the set's row counts."""
+    p = ctx.p
+    start = time.monotonic()
+    verification = _verify_before_restore(ctx, entry, identity, target["live"])
+    verify_s = time.monotonic() - start
     try:
-        exists = bdb.database_exists(admin, live)
-        if target_mode and exists:
-            raise FrendeDbError("target_database %s already exists; restore into a new name, or drop it first. "
-                                "(To replace a live database safely, leave target_database unset.)" % live)
-        live_props = bdb.database_properties(admin, live) if exists else None
-        plan = role_plan(admin, entry, p["globals"])
-        stamp = stamp_now()
-        new_db = live if target_mode or not exists else derived_name(live, "restore", stamp)
-        previous = derived_name(live, "pre_restore", stamp) if exists and not target_mode else None
-        if ctx.check_mode:
-            verification = quick_verify(ctx, entry, identity)
-            what = ("replace %s (kept as %s)" % (live, previous) if previous and p["keep_previous"]
-                    else "replace %s (the old copy dropped)" % live if previous else "create %s" % live)
-            return dict(changed=True, verification=verification, restore=dict(
-                backup=entry["name"], database=live, previous_database=previous if p["keep_previous"] else None,
-                roles_missing=plan["missing"], globals_applied=plan["apply"]),
-                msg="Would restore %s and %s%s." % (entry["name"], what, "; would create roles %s" % ", ".join(
-                    plan["missing"]) if plan["missing"] else ""))
-        ctx.log.open_check()
-        work_dir = p.get("work_dir") or p["backup_dir"]
-        with BackupLock(p["backup_dir"], "restore", p["lock_timeout_s"], ctx.ids):
-            ctx.log.info("restore", "start", backup=entry["name"], database=live)
-            start = time.monotonic()
-            try:
-                verification = quick_verify(ctx, entry, identity, materialize_dir=work_dir)
-                verify_s = time.monotonic() - start
-            except VerifyFailed as exc:
-                ctx.log.error("restore", "refused", backup=entry["name"], database=live, msg=str(exc))
-                raise FrendeDbError("Refusing to restore: %s. Nothing was changed." % exc,
-                                    verification=exc.details.get("verification"))
-            leftovers = drop_leftovers(ctx, admin, "restore")
-            try:
-                globals_result = apply_globals(ctx, admin, entry, identity, plan) if plan["apply"] else dict(
-                    applied=False, created=[], updated=[], skipped=[])
-                props = live_props or (entry.get("manifest") or {}).get("database_properties")
-                loaded = restore_into(ctx, admin, entry, new_db, props, verification.get("dump_path"),
-                                      scratch=bool(previous))
-                if previous:
-                    try:
-                        swap_in(ctx, admin, live, new_db, previous, live_props["allow_connections"],
-                                live_props["comment"])
-                    except BaseException:
-                        bdb.drop_database(admin, new_db)
-                        raise
-                    if not p["keep_previous"]:
-                        bdb.drop_database(admin, previous)
-            except BaseException as exc:
-                ctx.log.error("restore", "failed", backup=entry["name"], database=live,
-                              msg=str(exc) or type(exc).__name__)
-                raise
-            finally:
-                if verification.get("dump_path") and os.path.exists(verification["dump_path"]):
-                    os.unlink(verification["dump_path"])
-            duration = round(time.monotonic() - start, 3)
-            verification.pop("dump_path", None)
-            kept = previous if previous and p["keep_previous"] else None
-            ctx.log.info("restore", "done", backup=entry["name"], database=live, previous=kept,
-                         duration_s=duration)
-        result = dict(backup=entry["name"], database=live, previous_database=kept, duration_s=duration,
-                      verify_s=round(verify_s, 3), load_s=loaded["load_s"], count_s=loaded["count_s"],
-                      analyze_s=loaded["analyze_s"], tables=loaded["tables"], rows_checked=loaded["rows_checked"],
-                      leftovers_dropped=leftovers,
-                      globals=globals_result, roles_missing=plan["missing"], notes=loaded["notes"])
-        return dict(changed=True, restore=result, verification=verification, duration_s=duration,
-                    msg="Restored %s into %s in %.1f s%s." % (
-                        entry["name"], live, duration, "; the previous database is kept as %s" % kept if kept else ""))
+        leftovers = drop_leftovers(ctx, admin, "restore")
+        globals_result = (apply_globals(ctx, admin, entry, identity, target["roles"]) if target["roles"]["apply"]
+                          else dict(applied=False, created=[], updated=[], skipped=[]))
+        props = target["live_props"] or (entry.get("manifest") or {}).get("database_properties")
+        loaded = restore_into(ctx, admin, entry, target["new_db"], props, verification.get("dump_path"),
+                              scratch=bool(target["previous"]))
+        if target["previous"]:
+            _swap(ctx, admin, target)
+    except BaseException as exc:
+        ctx.log.error("restore", "failed", backup=entry["name"], database=target["live"],
+                      msg=str(exc) or type(exc).__name__)
+        mark_logged(exc)
+        raise
     finally:
-        admin.close()
+        if verification.get("dump_path") and os.path.exists(verification["dump_path"]):
+            os.unlink(verification["dump_path"])
+    verification.pop("dump_path", None)
+    kept = target["previous"] if target["previous"] and p["keep_previous"] else None
+    return dict(verification=verification, verify_s=round(verify_s, 3), leftovers=leftovers,
+                globals=globals_result, loaded=loaded, kept=kept, duration_s=round(time.monotonic() - start, 3))
+
+
+def _verify_before_restore(ctx, entry, identity, live):
+    work_dir = ctx.p.get("work_dir") or ctx.p["backup_dir"]
+    try:
+        return quick_verify(ctx, entry, identity, materialize_dir=work_dir)
+    except VerifyFailed as exc:
+        ctx.log.error("restore", "refused", backup=entry["name"], database=live, msg=str(exc))
+        raise mark_logged(FrendeDbError("Refusing to restore: %s. Nothing was changed." % exc,
+                                        verification=exc.details.get("verification")))
+
+
+def _swap(ctx, admin, target):
+    """Swap the loaded copy in; drop it when the swap fails, drop the old database unless it is kept."""
+    try:
+        swap_in(ctx, admin, target["live"], target["new_db"], target["previous"],
+                target["live_props"]["allow_connections"], target["live_props"]["comment"])
+    except BaseException:
+        bdb.drop_database(admin, target["new_db"])
+        raise
+    if not ctx.p["keep_previous"]:
+        bdb.drop_database(admin, target["previous"])
+
+
+def _restored(entry, target, done):
+    loaded, kept = done["loaded"], done["kept"]
+    result = dict(backup=entry["name"], database=target["live"], previous_database=kept,
+                  duration_s=done["duration_s"], verify_s=done["verify_s"], load_s=loaded["load_s"],
+                  count_s=loaded["count_s"], analyze_s=loaded["analyze_s"], tables=loaded["tables"],
+                  rows_checked=loaded["rows_checked"], leftovers_dropped=done["leftovers"],
+                  globals=done["globals"], roles_missing=target["roles"]["missing"], notes=loaded["notes"])
+    return dict(changed=True, restore=result, verification=done["verification"], duration_s=done["duration_s"],
+                msg="Restored %s into %s in %.1f s%s." % (
+                    entry["name"], target["live"], done["duration_s"],
+                    "; the previous database is kept as %s" % kept if kept else ""))
 
 
 def drop_leftovers(ctx, admin, action):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.frende.db.plugins.module_utils._backup import catalog as catalog
+from ansible_collections.frende.db.plugins.module_utils._backup import catalog
 from ansible_collections.frende.db.plugins.module_utils._backup.files import PartialFile
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._backup.pipeline import (

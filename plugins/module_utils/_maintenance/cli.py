@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 from ansible_collections.frende.db.plugins.module_utils import _command as command
@@ -71,8 +72,9 @@ KEYS = {
     "failed_auth_warn": (str(hc.DEFAULTS["failed_auth_warn"]), "failed logins above this count are degraded"),
     "backup_dir": (hc.DEFAULTS["backup_dir"], "directory of the backup sets"),
     "max_backup_age": (hc.DEFAULTS["max_backup_age"], "newest backup older than this is degraded"),
+    "owner": ("postgres", "OS user the command runs as when started as root (the database's, as under cron)"),
 }
-DB_OS_USER = "postgres"  # the weekly cron job's user: a root run leaves it a log it can append to
+DEFAULT_LOG_FILE = KEYS["log_file"][0]
 
 
 def build_parser():
@@ -121,6 +123,10 @@ def validate(merged):
 
     for key in ("log_file", "login_unix_socket", "ssl_rootcert"):
         settings[key] = checked(key, command.to_path)
+    settings["owner"] = value["owner"]
+    if not isinstance(settings["owner"], str) or not re.match(r"^[a-z_][a-z0-9_.-]*$", settings["owner"]):
+        raise FrendeDbError("owner (%s) must be an OS user name such as postgres, got %r." % (where["owner"],
+                                                                                            settings["owner"]))
     settings["login_host"] = value["login_host"] or None
     settings["login_user"] = value["login_user"] or None
     settings["login_port"] = checked("login_port", command.to_int, 1, 65535)
@@ -146,14 +152,27 @@ def _health_sources(setting):
     return ", ".join(given) if given else "all defaults"
 
 
-def _log_owner_ids():
+def _log_owner_ids(owner):
     try:
-        return command.os_user_ids(DB_OS_USER)
+        return command.os_user_ids(owner)
     except KeyError:  # no such user here: nobody else to hand the log to
         return None
 
 
-def main(argv=None):
+def _log_usage_error(values, exc, check_mode):
+    """A configuration the command refuses is a failure too: one ERROR line where the log would be."""
+    path = command.log_path_hint(values.get("log_file"), values.get("config") or DEFAULT_CONFIG, SECTION,
+                                 DEFAULT_LOG_FILE)
+    log = command.EventLog(path, PROG, enabled=not check_mode, owner_ids=_log_owner_ids(values.get("owner") or
+                                                                                         KEYS["owner"][0]))
+    try:
+        log.error(values.get("action") or "-", "failed", exit=EXIT_USAGE, msg=str(exc))
+    except FrendeDbError:
+        pass  # the log itself is what is wrong: stderr still says why
+
+
+def main(argv=None, run_as_owner=False):
+    """The command; ``run_as_owner`` (bin/frende-db): started as root, become ``owner`` first."""
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     try:
@@ -164,9 +183,14 @@ def main(argv=None):
         return EXIT_USAGE
     try:
         settings = validate(merged_settings(vars(args), os.environ))
-        log = command.EventLog(settings["log_file"], PROG, owner_ids=_log_owner_ids(), echo=sys.stderr)
+        if run_as_owner:
+            # Started as root (sudo -i at 3 a.m.): become the database's OS user, as pg_ctlcluster does.
+            command.run_as(settings["owner"])
+        log = command.EventLog(settings["log_file"], PROG, owner_ids=_log_owner_ids(settings["owner"]),
+                               echo=sys.stderr)
         log.open_check()
     except FrendeDbError as exc:
+        _log_usage_error(vars(args), exc, args.check)
         sys.stderr.write("%s: %s\n" % (PROG, exc))
         if args.json:
             sys.stdout.write(json.dumps(dict(changed=False, failed=True, msg=str(exc), exit_code=EXIT_USAGE)) + "\n")

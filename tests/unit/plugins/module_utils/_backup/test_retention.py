@@ -7,8 +7,8 @@ from ansible_collections.frende.db.plugins.module_utils._backup.retention import
 NOW = datetime.datetime(2026, 11, 28, 3, 0, tzinfo=datetime.timezone.utc)
 
 
-def backups(*ages_days, database="frende", valid=True):
-    return [dict(name="%s-%02d" % (database, age), database=database, valid=valid,
+def backups(*ages_days, database="frende", verified="ok"):
+    return [dict(name="%s-%02d" % (database, age), database=database, verified=verified,
                  finished_at=NOW - datetime.timedelta(days=age)) for age in ages_days]
 
 
@@ -25,7 +25,7 @@ def test_keeps_newest_keep_min_whatever_their_age():
 
 
 def test_invalid_backups_do_not_count_towards_keep_min():
-    items = backups(40, 41, valid=False) + backups(50, 51, 52)
+    items = backups(40, 41, verified="failed") + backups(50, 51, 52)
     remove, keep = select_for_cleanup(items, NOW, 30, 2)
     assert sorted(keep) == ["frende-50", "frende-51"]
     assert sorted(remove) == ["frende-40", "frende-41", "frende-52"]
@@ -42,3 +42,18 @@ def test_keep_min_applies_per_database():
 def test_nothing_removed_below_the_limits(retention, keep_min, expected_removed):
     remove = select_for_cleanup(backups(2, 3, 4, 5, 6, 7), NOW, retention, keep_min)[0]
     assert len(remove) == expected_removed
+
+
+def test_sets_nobody_verified_do_not_count_towards_keep_min():
+    """The nightly job used to skip verification: two fresh unverified sets must not push out the verified ones."""
+    items = backups(1, 2, verified="never") + backups(40, 45, 50)
+    remove, keep = select_for_cleanup(items, NOW, 30, 2)
+    assert sorted(keep) == ["frende-01", "frende-02", "frende-40", "frende-45"]
+    assert remove == ["frende-50"]
+
+
+def test_with_too_few_verified_sets_nothing_not_known_bad_is_removed():
+    items = backups(35, 40, verified="never") + backups(45) + backups(50, verified="failed")
+    remove, keep = select_for_cleanup(items, NOW, 30, 3)
+    assert sorted(keep) == ["frende-35", "frende-40", "frende-45"]
+    assert remove == ["frende-50"]

@@ -160,29 +160,45 @@ def test_no_database_anywhere(settings):
     assert "no database given" in str(err.value)
 
 
-def test_main_usage_errors_exit_2_and_write_nothing(tmp_path, capsys):
+def test_main_usage_errors_exit_2_and_leave_one_error_line_in_the_log(tmp_path, capsys):
+    """A refused configuration changes nothing, but it is a failure: cron loses stderr, the log keeps it."""
     log = tmp_path / "m.log"
     conf = tmp_path / "m.conf"
     conf.write_text("[maintenance]\n")
     code = cli.main(["--action", "vacuum", "--database", "frende", "--log-file", str(log),
                      "--reindex-min-size-mb", "-3", "--config", str(conf)])
     assert code == 2
-    assert not log.exists()
     assert "--reindex-min-size-mb must be at least 0" in capsys.readouterr().err
+    lines = [parse(line) for line in log.read_text().splitlines()]
+    assert [(e["level"], e["action"], e["event"]) for e in lines] == [("ERROR", "vacuum", "failed")]
+    assert "--reindex-min-size-mb must be at least 0" in lines[0]["fields"]["msg"] and lines[0]["fields"]["exit"] == "2"
     code = cli.main(["--action", "vacuum", "--database", "frende", "--log-file", str(log),
                      "--config", str(tmp_path / "none.conf")])
     assert code == 2
-    assert not log.exists()
     assert "does not exist" in capsys.readouterr().err
+    assert "does not exist" in parse(log.read_text().splitlines()[-1])["fields"]["msg"]
+    # The config file's own log_file is used when the config is what is wrong.
+    elsewhere = tmp_path / "from-config.log"
+    conf.write_text("[maintenance]\ndatabase = frende\nlog_file = %s\nconnections_warn_pct = lots\n" % elsewhere)
+    assert cli.main(["--action", "health", "--config", str(conf)]) == 2
+    assert "connections_warn_pct" in parse(elsewhere.read_text().splitlines()[-1])["fields"]["msg"]
     assert cli.main(["--action", "sweep"]) == 2
     assert cli.main(["--action", "vacuum", "--password", "x"]) == 2  # no such option, by design
 
 
 def test_main_json_usage_error(tmp_path, capsys):
-    code = cli.main(["--action", "health", "--json", "--config", str(tmp_path / "none.conf")])
+    code = cli.main(["--action", "health", "--json", "--config", str(tmp_path / "none.conf"),
+                     "--log-file", str(tmp_path / "m.log")])
     assert code == 2
     doc = json.loads(capsys.readouterr().out)
     assert doc["failed"] is True and doc["exit_code"] == 2
+
+
+def test_check_mode_writes_no_log_even_for_a_refused_configuration(tmp_path):
+    log = tmp_path / "m.log"
+    assert cli.main(["--action", "vacuum", "--check", "--database", "frende", "--log-file", str(log),
+                     "--reindex-min-size-mb", "-3", "--config", str(tmp_path / "none.conf")]) == 2
+    assert not log.exists()
 
 
 def test_unwritable_log_file_is_a_usage_error(tmp_path, capsys):
