@@ -172,6 +172,10 @@ class Db:
         with self.conn.cursor() as cur:
             return cur.mogrify(text, shown).decode("utf-8")
 
+    def render(self, query, params=None):
+        """The statement as text, secrets redacted (what ``queries`` shows), without running it."""
+        return self._text(query, self._split(params)[1])
+
     def query(self, query, params=None):
         """Read: rows as dicts. Not recorded in `queries` (nothing changes)."""
         with self.conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:

@@ -130,7 +130,8 @@ options:
     choices: [unhealthy, degraded, never]
 notes:
   - Durations are written like V(90s), V(30min), V(26h) or V(7d); a bare number is seconds.
-  - Log lines are matched in English (C(lc_messages=C)), as Debian's clusters write them by default.
+  - Log lines are matched in English (C(lc_messages=C)), as the frende_db role sets it. When the server's
+    C(lc_messages) is another language, C(failed_auth) is C(unknown), never a count of 0.
 seealso:
   - name: The statistics views of PostgreSQL 15
     description: pg_stat_activity, pg_stat_ssl and pg_hba_file_rules, where the checks read.

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import subprocess
+import time
 
 from tests.support.pgserver import PgServer, free_port
 from tests.support.playbook import collection_path
@@ -62,7 +63,19 @@ class DebianCluster:
         subprocess.run(["pg_dropcluster", "--stop", self.version, self.name], capture_output=True, check=False)
         subprocess.run(["pg_createcluster", self.version, self.name, "-p", str(self.port), "--start"],
                        capture_output=True, check=True)
+        self.psql("SET log_statement = 'none'; ALTER ROLE postgres PASSWORD '%s'" % self.password)
         return self
+
+    password = "frende-cluster-test-pw"  # set on the test cluster's postgres role, for TCP logins from tests
+
+    def params(self, **extra):
+        """Module connection options: postgres over TCP to 127.0.0.1 with the test password."""
+        return dict(login_host="127.0.0.1", login_port=self.port, login_user="postgres",
+                    login_password=self.password, **extra)
+
+    def reload(self):
+        self.psql("SELECT pg_reload_conf()")
+        time.sleep(0.3)
 
     def psql(self, sql, database="postgres"):
         return subprocess.run(["runuser", "-u", "postgres", "--", "psql", "--cluster",

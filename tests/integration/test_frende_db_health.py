@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import subprocess
 import time
 
 import psycopg2
@@ -412,3 +413,39 @@ def test_bad_input_gives_clear_messages(pg, backups):
         assert result.get("failed"), (over, result)
         assert words in result["msg"], (over, result["msg"])
         assert "checks" not in result, (over, result)  # refused before anything was measured
+
+
+@pytest.fixture
+def german_messages(pg):
+    """The server writes its log in German (lc_messages de_DE.UTF-8), as a host with a German locale would."""
+    if "de_DE.utf8" not in subprocess.run(["locale", "-a"], capture_output=True, text=True).stdout:
+        made = subprocess.run(["localedef", "-i", "de_DE", "-c", "-f", "UTF-8", "de_DE.UTF-8"], capture_output=True,
+                              text=True, check=False)
+        if made.returncode not in (0, 1):  # 1: warnings only
+            pytest.skip("cannot make the de_DE.UTF-8 locale here: %s" % made.stderr.strip())
+    pg.sql("ALTER SYSTEM SET lc_messages = 'de_DE.UTF-8'")
+    reload_until(pg, "de_DE.UTF-8")
+    yield
+    pg.sql("ALTER SYSTEM RESET lc_messages")
+    reload_until(pg, None)
+
+
+def reload_until(pg, lc_messages):
+    """Reload and wait until new sessions see lc_messages (None: anything but de_DE.UTF-8)."""
+    pg.sql("SELECT pg_reload_conf()")
+    for _ in range(100):
+        value = pg.sql("SHOW lc_messages")[0][0]
+        if value == lc_messages or (lc_messages is None and value != "de_DE.UTF-8"):
+            return
+        time.sleep(0.1)
+    raise AssertionError("lc_messages did not become %r after a reload" % lc_messages)
+
+
+def test_failed_auth_is_unknown_not_zero_when_the_log_is_not_english(pg, backups, german_messages):
+    with pytest.raises(psycopg2.OperationalError):
+        psycopg2.connect(pg.dsn(user="health_intruder_de", password="not-the-password"))
+    assert "Passwort-Authentifizierung" in pg.server_log() or "fehlgeschlagen" in pg.server_log()
+    entry = by_name(run_module(MODULE, args(pg, backups, fail_on="never")))["failed_auth"]
+    assert entry["status"] == "unknown", entry
+    assert entry["value"] == {"lc_messages": "de_DE.UTF-8"}
+    assert "lc_messages = 'C'" in entry["message"]

@@ -171,8 +171,17 @@ def test_files_directories_and_modes():
     assert stat(APP, "/etc/frende/db/database.env") == ["640", "root", "root"]
     assert stat(APP, "/etc/frende/db/ca.crt")[0] == "644"
     assert sh(DB, "logrotate --debug /etc/logrotate.d/frende-db 2>&1").returncode == 0
+    # One release of the commands, switched by one link; nothing of the layout before it is left.
+    releases = sh(DB, "ls /usr/local/lib/frende-db/releases").stdout.split()
+    assert len(releases) == 1, releases
+    assert sorted(sh(DB, "ls /usr/local/lib/frende-db").stdout.split()) == ["current", "libexec", "releases",
+                                                                           "validators"]
+    assert sh(DB, "readlink /usr/local/lib/frende-db/current").stdout.strip() == \
+        "/usr/local/lib/frende-db/releases/" + releases[0]
     for command in ("frende-db-backup", "frende-db-maintenance"):
-        assert sh(DB, "readlink -f /usr/local/bin/" + command).stdout.strip() == "/usr/local/lib/frende-db/bin/frende-db"
+        assert sh(DB, "readlink /usr/local/bin/" + command).stdout.strip() == "/usr/local/lib/frende-db/current/bin/frende-db"
+    assert sh(DB, "cd /usr/local/lib/frende-db/current && sha256sum --check --quiet --strict .files").returncode == 0
+    assert not sh(DB, "ls /usr/local/lib/frende-db/current/plugins/module_utils/_role", check=False).returncode == 0
     assert '"changed": false' in sh(DB, "runuser -u postgres -- frende-db-maintenance "
                                         "--config /etc/frende/db/maintenance.conf --action functions --check --json").stdout
     assert sh(DB, "runuser -u postgres -- frende-db-backup --config /etc/frende/db/backup.conf --action list").returncode == 0
@@ -197,7 +206,9 @@ def test_the_nightly_job_verifies_the_new_set_before_cleanup():
     assert newest["verified"]["state"] == "ok", newest
     log = sh(DB, "cat /var/log/frende/backup.log").stdout
     done = log.rindex("action=backup event=done")
-    assert log.index("action=verify event=ok backup=%s" % newest["name"], done) < log.index("action=cleanup", done)
+    tail = log[done:]
+    assert "action=verify event=ok backup=%s" % newest["name"] in tail, tail
+    assert tail.index("action=verify event=ok") < tail.index("action=cleanup"), tail
 
 
 def test_a_dry_run_after_setup_changes_nothing_and_leaks_no_password():
@@ -301,11 +312,15 @@ def test_a_key_that_does_not_match_the_certificate_fails_before_the_server_is_to
     assert app_psql("SELECT 1").stdout.strip() == "1"
 
 
-def test_an_access_rule_with_an_error_is_never_loaded():
+def test_a_client_that_is_no_address_network_or_resolvable_name_stops_the_play_before_any_change():
     live = sh(DB, "sha256sum /etc/postgresql/15/main/pg_hba.conf").stdout.split()[0]
-    run = playbook("setup.yml", "-e", '{"frende_db_allowed_clients": ["10.0.0.300/32"]}')
+    run = playbook("setup.yml", "-e", '{"frende_db_allowed_clients": ["10.0.0.300/32", "app1.example.com/32", '
+                                      '"gone.frende.invalid"]}')
     assert run.returncode != 0
-    assert "errors in the new pg_hba.conf" in run.stdout
+    assert "frende_db_allowed_clients is refused, nothing was changed" in run.stdout
+    for entry in ("'10.0.0.300/32'", "'app1.example.com/32'", "host name 'gone.frende.invalid' does not resolve"):
+        assert entry in run.stdout
+    assert recap(run.stdout)[DB]["changed"] == 0
     assert sh(DB, "sha256sum /etc/postgresql/15/main/pg_hba.conf").stdout.split()[0] == live
     assert psql_postgres("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL;").stdout.strip() == "0"
     assert app_psql("SELECT 1").stdout.strip() == "1"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
 import socket
 import time
 
@@ -139,8 +140,8 @@ def _take_set(ctx, conn, server_version, props, recipients, leftovers):
     try:
         roles = bdb.needed_roles(conn.cursor())
         # Globals first: cheap, and a role without the rights to read them fails before the long dump.
-        globals_sink = _dump_globals(ctx, PartialFile(p["backup_dir"], files["globals"], ctx.ids), parts)
-        dump_sink, counts = _dump_database(ctx, PartialFile(p["backup_dir"], files["dump"], ctx.ids), parts, snaps)
+        globals_sink = _dump_globals(ctx, _partial(ctx, files["globals"], parts))
+        dump_sink, counts = _dump_database(ctx, _partial(ctx, files["dump"], parts), snaps)
         for part in parts:
             part.sync()
         manifest = _manifest(ctx, conn, name, files, started, clock, server_version, recipients, props, roles,
@@ -165,9 +166,20 @@ def _take_set(ctx, conn, server_version, props, recipients, leftovers):
                     p["database"], name, manifest["size"], manifest["duration_s"]))
 
 
-def _dump_globals(ctx, part, parts):
+def _partial(ctx, final, parts):
+    """A new partial file in the backup directory, already in ``parts`` (so a failure from here on removes it)."""
+    # A SIGTERM between creating the file and recording it would leave it behind: hold signals for that moment.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        part = PartialFile(ctx.p["backup_dir"], final, ctx.ids)
+        parts.append(part)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    return part
+
+
+def _dump_globals(ctx, part):
     """pg_dumpall --globals-only, compressed (and encrypted), into ``part``; returns its hashing sink."""
-    parts.append(part)
     argv = [ctx.binary("pg_dumpall"), "--globals-only", "--database=%s" % (ctx.p.get("login_db") or "postgres")]
     with Pipeline([argv, compressor(ctx)] + encryptor(ctx), ctx.env(), "pg_dumpall --globals-only") as pipe:
         sink = _pump_to(pipe, part)
@@ -175,7 +187,7 @@ def _dump_globals(ctx, part, parts):
     return sink
 
 
-def _dump_database(ctx, part, parts, snaps):
+def _dump_database(ctx, part, snaps):
     """pg_dump of the database from an exported snapshot, while the same snapshot counts every table's rows.
 
     Returns (hashing sink, {table: rows}). The snapshot's connection goes into ``snaps`` for the caller to close.
@@ -188,7 +200,6 @@ def _dump_database(ctx, part, parts, snaps):
     cur.execute("SELECT pg_export_snapshot()")
     snapshot = cur.fetchone()[0]
     tables = bdb.user_tables(cur)
-    parts.append(part)
     dump_cmd = [ctx.binary("pg_dump"), "--format=custom", "--compress=0", "--snapshot=%s" % snapshot,
                 "--dbname=%s" % database]
     counter = Worker(lambda: bdb.count_rows(cur, tables))

@@ -146,6 +146,8 @@ def cleanup_action(ctx):
     by_name = dict((e["name"], e) for e in entries)
     diff = dict(before="\n".join(sorted(by_name)) + "\n", after="\n".join(sorted(keep)) + "\n")
     if ctx.check_mode or not remove:
+        # A run that removes nothing still says so in the log: the nightly job's last step left a trace.
+        ctx.log.info("cleanup", "done", removed=0, kept=len(keep))
         return dict(changed=bool(remove), removed=sorted(remove), kept=sorted(keep), diff=diff,
                     msg=("Would remove %d backup(s): %s." % (len(remove), ", ".join(sorted(remove))) if remove
                          else "Nothing to remove: %d backup(s) kept." % len(keep)))
@@ -157,6 +159,7 @@ def cleanup_action(ctx):
             removed_files += [os.path.basename(f) for f in files]
             ctx.log.info("cleanup", "removed", backup=name, files=len(files),
                          finished_at=by_name[name]["finished_at"].isoformat())
+        ctx.log.info("cleanup", "done", removed=len(remove), kept=len(keep))
     return dict(changed=True, removed=sorted(remove), kept=sorted(keep), removed_files=sorted(removed_files),
                 diff=diff, msg="Removed %d backup(s) older than %d days (kept the newest %d): %s." % (
                     len(remove), p["retention_days"], p["keep_min"], ", ".join(sorted(remove))))

@@ -188,6 +188,13 @@ class HealthCollector:
     def check_failed_auth(self):
         window = self.options["failed_auth_window"]
         threshold = dict(max_count=self.options["failed_auth_warn"], window=format_duration(window))
+        language = self._setting("lc_messages")
+        if not server_log.reads_language(language):
+            # Counting translated messages with English markers would say 0: not knowing is the honest answer.
+            return hc.make_check("failed_auth", hc.UNKNOWN, dict(lc_messages=language), threshold,
+                                 "The server writes its log in lc_messages = %r, and failed logins are counted from "
+                                 "PostgreSQL's English messages only. Set lc_messages = 'C' (the frende_db role does)."
+                                 % language)
         path = self.server_log_path()
         since = self.now - datetime.timedelta(seconds=window)
         log_tz = server_log.resolve_timezone(self._setting("log_timezone"))

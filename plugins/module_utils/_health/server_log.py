@@ -37,6 +37,16 @@ _FAILED_MARKERS = ("authentication failed", "no pg_hba.conf entry", "pg_hba.conf
 _SKIP_SUFFIXES = (".csv", ".json")
 
 
+def reads_language(lc_messages):
+    """True when the server writes its log in a language these markers match (English).
+
+    ``lc_messages`` as the server reports it: C, POSIX and en_* are English; empty
+    means the server took its environment's locale, which for Debian's clusters is C.
+    """
+    value = (lc_messages or "").strip().lower()
+    return value == "" or value.split(".")[0] in ("c", "posix") or value.startswith("en")
+
+
 def is_failed_auth(message):
     return any(marker in message for marker in _FAILED_MARKERS)
 

@@ -135,3 +135,11 @@ def test_missing_log_raises_oserror(tmp_path):
 ])
 def test_debian_log_path(cluster, path):
     assert sl.debian_log_path(cluster) == path
+
+
+@pytest.mark.parametrize("value, readable", [
+    ("C", True), ("C.UTF-8", True), ("c.utf8", True), ("POSIX", True), ("en_US.UTF-8", True), ("en_GB", True),
+    ("", True), (None, True), ("de_DE.UTF-8", False), ("fr_FR.utf8", False), ("ja_JP.UTF-8", False),
+])
+def test_only_english_logs_are_read(value, readable):
+    assert sl.reads_language(value) is readable
