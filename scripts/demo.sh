@@ -14,7 +14,7 @@ DEMO=$ROOT/build/demo
 
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/podman/containers.conf}
 export ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$ROOT/build/collections}
-export ANSIBLE_CONNECTION_PLUGINS=$ROOT/scripts/podman/connection_plugins
+export ANSIBLE_CONNECTION_PLUGINS=$ROOT/tests/support/connection_plugins
 export ANSIBLE_PIPELINING=1 ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 ANSIBLE_DEPRECATION_WARNINGS=0
 export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks
 export PATH=$ROOT/.venv/bin:$PATH

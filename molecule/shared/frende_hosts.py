@@ -54,7 +54,7 @@ def ansible_env(extra=None):
     env.update(
         PODMAN_ENV,
         ANSIBLE_COLLECTIONS_PATH=str(REPO / "build" / "collections"),
-        ANSIBLE_CONNECTION_PLUGINS=str(REPO / "scripts" / "podman" / "connection_plugins"),
+        ANSIBLE_CONNECTION_PLUGINS=str(REPO / "tests" / "support" / "connection_plugins"),
         ANSIBLE_PIPELINING="1",
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_DEPRECATION_WARNINGS="0",

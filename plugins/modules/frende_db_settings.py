@@ -18,7 +18,7 @@ description:
     each setting of O(conf_file) whose last entry says something else. The diff names the file and line of the
     entry that overrides it.
   - When only C(postgresql.auto.conf) comes after O(conf_file), the override is removed with
-    C(ALTER SYSTEM RESET). When another file comes after it, that file is the operator's and is never edited:
+    C(ALTER SYSTEM RESET). When another file comes after it, that file is the operator's and is never edited;
     C(ALTER SYSTEM SET) writes the managed value into C(postgresql.auto.conf), which is read last.
   - The module changes the files only; the server applies them at the next reload (or restart, for settings such
     as C(max_connections)). Notify a handler that reloads.

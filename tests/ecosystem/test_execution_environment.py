@@ -77,7 +77,8 @@ def test_ansible_core_and_runner_match_the_tested_pins(context):
 def test_context_installs_the_collection_dependencies(context, galaxy):
     reqs = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
     listed = {c["name"]: c.get("version") for c in reqs["collections"]}
-    assert listed == galaxy["dependencies"]
+    # The collection's dependencies, and awx.awx, which AWX users need for awx_configure.yml.
+    assert listed == dict(galaxy["dependencies"], **{"awx.awx": ">=24.6.1"})
     assert "-r requirements.yml" in (context / "Containerfile").read_text()
 
 

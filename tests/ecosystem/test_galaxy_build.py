@@ -18,7 +18,9 @@ VENV_COLLECTIONS = next(INSTALLED, None)
 # Paths that are development state, never part of the collection.
 NOT_SHIPPED = re.compile(r"(^|/)(\.venv|build|\.ci|\.git|\.pytest_cache|__pycache__|\.tox|\.ansible|\.cache"
                          r"|\.frende-db-pki)(/|$)"
-                         r"|^bench/results(/|$)|^tests/output(/|$)|\.pyc$|\.tar\.gz$")
+                         r"|^(bench|scripts|tests|molecule|requirements)(/|$)|\.pyc$|\.tar\.gz$")
+# Collections only an AWX user needs (requirements.yml, the EE), never a dependency of the collection.
+AWX_ONLY = {"awx.awx": ["playbooks/awx_configure.yml"]}
 SECRET_NAMES = re.compile(r"(^|/)(\.env|\.pgpass|\.vault_pass.*|id_(rsa|ecdsa|ed25519)|.*\.(key|pem|p12|pfx|age))$")
 PEM_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----\s*\n[A-Za-z0-9+/=\s]{40,}-----END")
 
@@ -50,13 +52,15 @@ def test_dependencies_have_floors_the_tests_satisfy(galaxy):
         assert wanted[0] == tested[0], "%s floor %s is another major release than the tested %s" % (fqcn, spec, tested)
 
 
-def test_requirements_yml_lists_the_galaxy_dependencies(galaxy):
+def test_requirements_yml_lists_the_galaxy_dependencies_and_what_only_awx_needs(galaxy):
     listed = {c["name"]: c.get("version", "*") for c in load_yaml(REPO / "requirements.yml")["collections"]}
-    assert listed == galaxy["dependencies"]
+    assert {k: v for k, v in listed.items() if k not in AWX_ONLY} == galaxy["dependencies"]
+    assert set(AWX_ONLY) <= set(listed), "requirements.yml must list what AWX users need: %s" % sorted(AWX_ONLY)
+    assert not set(AWX_ONLY) & set(galaxy["dependencies"]), "installing frende.db must not pull %s" % sorted(AWX_ONLY)
 
 
 def _used_collections():
-    """Collections named by roles, playbooks (FQCNs outside comments) and plugins (imports)."""
+    """Collections named by roles, playbooks (FQCNs outside comments) and plugins (imports): {name: [files]}."""
     known = {"%s.%s" % (p.parent.name, p.name) for p in VENV_COLLECTIONS.glob("*/*") if p.is_dir()}
     known |= {"ansible.builtin", "frende.db"}
     used = {}
@@ -68,10 +72,10 @@ def _used_collections():
                 code = line.split("#", 1)[0] if path.suffix != ".j2" else line
                 for ns, coll in re.findall(r"\b([a-z_0-9]+)\.([a-z_0-9]+)\.[a-z_0-9]+\b", code):
                     if "%s.%s" % (ns, coll) in known:
-                        used.setdefault("%s.%s" % (ns, coll), path.relative_to(REPO))
+                        used.setdefault("%s.%s" % (ns, coll), set()).add(str(path.relative_to(REPO)))
     for path in sorted((REPO / "plugins").rglob("*.py")):
         for ns, coll in re.findall(r"ansible_collections\.([a-z_0-9]+)\.([a-z_0-9]+)", path.read_text(encoding="utf-8")):
-            used.setdefault("%s.%s" % (ns, coll), path.relative_to(REPO))
+            used.setdefault("%s.%s" % (ns, coll), set()).add(str(path.relative_to(REPO)))
     for own in ("ansible.builtin", "frende.db"):
         used.pop(own, None)
     return used
@@ -79,8 +83,11 @@ def _used_collections():
 
 def test_dependencies_are_exactly_the_collections_used(galaxy):
     used = _used_collections()
+    for name, files in AWX_ONLY.items():
+        assert used.get(name) == set(files), "%s is used by %s, not only by %s" % (name, sorted(used.get(name, ())), files)
+        used.pop(name)
     declared = set(galaxy["dependencies"])
-    missing = {c: str(p) for c, p in used.items() if c not in declared}
+    missing = {c: sorted(p) for c, p in used.items() if c not in declared}
     unused = declared - set(used)
     assert not missing, "used but not in galaxy.yml dependencies (collection: first file): %s" % missing
     assert not unused, "in galaxy.yml dependencies but used by no role, playbook or plugin: %s" % sorted(unused)
@@ -99,7 +106,11 @@ def test_build_ignore_keeps_development_state_out(tmp_path, galaxy):
                "changelogs/.plugin-cache.yaml",
                # the role's CA (private key included) next to an inventory or playbook
                ".frende-db-pki/ca.key", "inventories/example/.frende-db-pki/ca.key",
-               "molecule/default/.frende-db-pki/ca.key"]
+               "molecule/default/.frende-db-pki/ca.key",
+               # test helpers, test hosts, benchmarks: how the collection is tested, not what it is
+               "tests/support/connection_plugins/podman.py", "tests/unit/plugins/test_x.py",
+               "scripts/podman/build-image.sh", "bench/converge.sh", "molecule/default/molecule.yml",
+               "requirements/test.txt", "Makefile", "pytest.ini"]
     for rel in planted + ["plugins/modules/kept.py"]:
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_text("x\n")

@@ -62,7 +62,7 @@ def controller(tmp_path_factory, age_identity):
     # SSH with pipelining in production).
     environment = {
         "ANSIBLE_COLLECTIONS_PATH": str(REPO / "build" / "collections"),
-        "ANSIBLE_CONNECTION_PLUGINS": str(REPO / "scripts" / "podman" / "connection_plugins"),
+        "ANSIBLE_CONNECTION_PLUGINS": str(REPO / "tests" / "support" / "connection_plugins"),
         "ANSIBLE_PIPELINING": "1",
         "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
         "CONTAINERS_CONF": os.environ.get("CONTAINERS_CONF", str(REPO / "scripts" / "podman" / "containers.conf")),

@@ -4,7 +4,7 @@
 """containers.podman's podman connection, with pipelining.
 
 Test infrastructure only (Molecule, make demo, bench): found through
-ANSIBLE_CONNECTION_PLUGINS=scripts/podman/connection_plugins, it takes the
+ANSIBLE_CONNECTION_PLUGINS=tests/support/connection_plugins, it takes the
 place of the short name ``podman`` that Molecule writes into its inventory.
 
 The stock plugin refuses pipelining because ``podman exec`` without ``-i``
