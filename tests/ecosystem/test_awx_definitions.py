@@ -285,7 +285,9 @@ def test_schedules_parse_and_run_exactly_when_the_role_s_cron_job_would(schedule
 
 
 def test_every_cron_job_of_the_role_has_a_schedule_and_scheduled_jobs_launch_unattended():
-    operations = (ROLE / "tasks" / "operations.yml").read_text()
+    # The cron jobs are __frende_db_cron_jobs in vars/main.yml, rendered into /etc/cron.d/frende-db.
+    operations = (ROLE / "vars" / "main.yml").read_text()
+    assert "__frende_db_cron_jobs" in (ROLE / "templates" / "frende-db.cron.j2").read_text()
     cron_defaults = set(re.findall(r'schedule: "\{\{ (frende_db_\w+_schedule) \}\}"', operations))
     assert cron_defaults == {s["cron_default"] for s in DEFS["frende_db_awx_schedules"]}
     for schedule in DEFS["frende_db_awx_schedules"]:

@@ -444,3 +444,36 @@ def test_functions_on_a_server_without_pg_stat_statements_preloaded(tmp_path):
         assert server.sql("SELECT count(*) > 0 FROM get_database_stats()") == [(True,)]
     finally:
         server.destroy()
+
+
+def test_monitor_access_lets_the_monitoring_role_connect_and_audit_the_access_rules(pg, run, maint_db):
+    """monitor_access = on (the role's maintenance.conf): CONNECT and pg_hba_file_rules for the monitoring role,
+    granted once, checked in check mode, and reported as unchanged afterwards."""
+    pg.sql("SET log_statement = 'none'; DROP ROLE IF EXISTS maint_access; "
+           "CREATE ROLE maint_access LOGIN PASSWORD 'access-secret-1' IN ROLE pg_monitor")
+    pg.sql('REVOKE CONNECT ON DATABASE "%s" FROM PUBLIC' % maint_db)
+    try:
+        with pytest.raises(psycopg2.OperationalError):
+            pg.connect(maint_db, "maint_access", "access-secret-1")
+        flags = ("--action", "functions", "--database", maint_db, "--monitor-role", "maint_access",
+                 "--monitor-access", "on", "--json")
+        checked = run(*flags, "--check")
+        assert checked.code == 0 and checked.doc["changed"] is True
+        assert checked.doc["results"]["functions"]["access_granted"] == ["connect", "hba_view", "hba_function"]
+        with pytest.raises(psycopg2.OperationalError):
+            pg.connect(maint_db, "maint_access", "access-secret-1")
+        done = run(*flags)
+        assert done.code == 0 and done.doc["changed"] is True
+        mon = pg.connect(maint_db, "maint_access", "access-secret-1")
+        with mon.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_hba_file_rules")
+            assert cur.fetchone()[0] > 0
+        mon.close()
+        granted = find(done.entries, "INFO", "functions", "changed", monitor_role="maint_access")
+        assert sorted(e["fields"]["access"] for e in granted if "access" in e["fields"]) == [
+            "connect", "hba_function", "hba_view"]
+        again = run(*flags)
+        assert again.doc["changed"] is False and again.doc["results"]["functions"]["access_granted"] == []
+    finally:
+        pg.sql("DROP OWNED BY maint_access", dbname=maint_db)
+        pg.sql("DROP OWNED BY maint_access; DROP ROLE maint_access")

@@ -53,6 +53,7 @@ KEYS = {
     "reindex_bloat_threshold_pct": ("30", "rebuild btree indexes with more estimated bloat than this percentage"),
     "reindex_min_size_mb": ("10", "leave indexes smaller than this many MB alone"),
     "monitor_role": ("pg_monitor", "role granted EXECUTE on the monitoring functions"),
+    "monitor_access": ("off", "also let monitor_role connect to the database and read pg_hba_file_rules"),
     "expected_max_connections": (str(hc.EXPECTED_DEFAULTS["max_connections"]), "policy: max_connections"),
     "expected_authentication_timeout": (hc.EXPECTED_DEFAULTS["authentication_timeout"],
                                         "policy: authentication_timeout"),
@@ -116,6 +117,7 @@ def validate(merged):
         raise FrendeDbError("no database given: set database in the config file, --database, or PGDATABASE.")
     settings["database"] = validate_identifier(value["database"], "database (%s)" % where["database"])
     settings["monitor_role"] = validate_identifier(value["monitor_role"], "monitor_role (%s)" % where["monitor_role"])
+    settings["monitor_access"] = command.to_bool(value["monitor_access"], where["monitor_access"])
 
     def checked(key, check, *args):
         """A key nobody set stays None (a connection option: libpq then uses its own default)."""

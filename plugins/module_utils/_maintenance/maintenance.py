@@ -305,10 +305,14 @@ class Maintenance:
 
     # -- functions --------------------------------------------------------------
     def functions(self):
-        installer = MonitoringInstaller(self.db, self.settings["monitor_role"], check_mode=self.check_mode)
+        installer = MonitoringInstaller(self.db, self.settings["monitor_role"], check_mode=self.check_mode,
+                                        access=self.settings.get("monitor_access", False))
         result = installer.run()
         # Check mode logs what would change as "planned", a real run as "changed".
         event = "planned" if self.check_mode else "changed"
+        for grant in result["access_granted"]:
+            self.log.info("functions", event, access=grant, monitor_role=result["monitor_role"],
+                          msg="the monitoring role may connect and read the access rules")
         for item in result["functions"]:
             for other in item["dropped"]:
                 self.log.info("functions", event, function=other, change="dropped", msg="older overload of the same name")

@@ -214,6 +214,32 @@ ORDER BY 1
 """
 DESIRED_CONFIG = ["search_path=pg_catalog, pg_temp"]
 
+# What the monitoring role needs in the application database besides the functions: to connect, and
+# to read the access rules (the health check's hba audit; PostgreSQL 15 grants them to superusers only).
+# Only privileges granted to the role itself count (aclexplode), as for frende_db_role.
+ACCESS = (
+    ("connect", "CONNECT ON DATABASE {database}"),
+    ("hba_view", "SELECT ON TABLE pg_catalog.pg_hba_file_rules"),
+    ("hba_function", "EXECUTE ON FUNCTION pg_catalog.pg_hba_file_rules()"),
+)
+_ACCESS_SQL = """
+SELECT
+  EXISTS (SELECT 1 FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+          WHERE d.datname = current_database() AND a.grantee = r.oid AND a.privilege_type = 'CONNECT') AS connect,
+  EXISTS (SELECT 1 FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+          WHERE c.oid = 'pg_catalog.pg_hba_file_rules'::regclass AND a.grantee = r.oid
+            AND a.privilege_type = 'SELECT') AS hba_view,
+  EXISTS (SELECT 1 FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+          WHERE p.oid = 'pg_catalog.pg_hba_file_rules()'::regprocedure AND a.grantee = r.oid
+            AND a.privilege_type = 'EXECUTE') AS hba_function
+FROM pg_roles r WHERE r.rolname = %(role)s
+"""
+
+
+def plan_access(held):
+    """The ACCESS entries the role lacks (pure; ``held`` maps each key to True/False)."""
+    return [key for key, _what in ACCESS if not held.get(key)]
+
 
 def preloaded_libraries(text):
     """shared_preload_libraries as a list of names ('a, "b"' -> ['a', 'b'])."""
@@ -244,10 +270,11 @@ class MonitoringInstaller:
     required: the installer runs its changes in one transaction).
     """
 
-    def __init__(self, db, monitor_role="pg_monitor", check_mode=False):
+    def __init__(self, db, monitor_role="pg_monitor", check_mode=False, access=False):
         self.db = db
         self.monitor_role = validate_identifier(monitor_role, "monitor_role")
         self.check_mode = check_mode
+        self.access = access
 
     def _extension_state(self):
         installed = self.db.query_one("SELECT extversion FROM pg_extension WHERE extname = %s", (EXTENSION,))
@@ -271,12 +298,13 @@ class MonitoringInstaller:
             functions.append(plan_function(function, rows))
         extension = self._extension_state()
         extension["action"] = ("create" if extension["preloaded"] and not extension["installed"] else "none")
-        return dict(functions=functions, extension=extension)
+        grants = plan_access(self.db.query_one(_ACCESS_SQL, dict(role=self.monitor_role))) if self.access else []
+        return dict(functions=functions, extension=extension, access=grants)
 
     def run(self):
         """Returns the result document (``changed``, ``extension``, ``functions``, ``queries``)."""
         plan = self.plan()
-        changed = (plan["extension"]["action"] == "create"
+        changed = (plan["extension"]["action"] == "create" or bool(plan["access"])
                    or any(f["action"] != "none" or f["drop"] or f["grants"] for f in plan["functions"]))
         if changed and not self.check_mode:
             self._apply(plan)
@@ -303,6 +331,11 @@ class MonitoringInstaller:
                         sql.SQL(function.signature)))
                     self.db.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(
                         sql.SQL(function.signature), ident(self.monitor_role, "monitor_role")))
+            what = dict(ACCESS)
+            for key in plan["access"]:
+                database = self.db.query_one("SELECT current_database() AS d")["d"]
+                self.db.execute(sql.SQL("GRANT " + what[key] + " TO {role}").format(
+                    database=ident(database, "database"), role=ident(self.monitor_role, "monitor_role")))
             conn.commit()
         except psycopg2.Error as exc:
             conn.rollback()
@@ -335,6 +368,7 @@ class MonitoringInstaller:
             functions=[dict(name=f["signature"], action=verbs[f["action"]],
                             grants="fixed" if f["grants"] else "unchanged", dropped=f["drop"])
                        for f in plan["functions"]],
+            access_granted=list(plan["access"]),
             queries=list(self.db.queries),
         )
 

@@ -71,3 +71,9 @@ def test_other_overloads_are_dropped():
 ])
 def test_preloaded_libraries(text, names):
     assert mon.preloaded_libraries(text) == names
+
+
+def test_access_the_monitoring_role_lacks_is_planned_and_nothing_else():
+    assert mon.plan_access(dict(connect=True, hba_view=True, hba_function=True)) == []
+    assert mon.plan_access(dict(connect=False, hba_view=True, hba_function=False)) == ["connect", "hba_function"]
+    assert [key for key, _what in mon.ACCESS] == ["connect", "hba_view", "hba_function"]
