@@ -4,8 +4,11 @@
 """Benchmark: frende-db-backup against the security document's `pg_dump | gzip` baseline.
 
 Not a test: it measures, in one run and side by side on one throw-away
-PostgreSQL server with a generated Frende-like database (users, profiles,
-messages with text and indexes):
+PostgreSQL server, one generated database per data shape (--shapes):
+
+  frende  Frende-like: users, profiles, messages of 3-45 words from a 4000-word Zipf vocabulary, indexes
+  chat    short chat messages: 8-24 words drawn from about 60 (a small vocabulary compresses differently)
+  random  incompressible payloads: random bytea and uuids
 
   backup   frende-db-backup --action backup  vs  pg_dump | gzip (plain)  vs  pg_dump -Fc -Z0 > /dev/null (floor)
   restore  frende-db-backup --action restore (safe swap)  vs  gunzip -c | psql into a new database
@@ -23,6 +26,7 @@ import argparse
 import datetime
 import json
 import os
+import pwd
 import random
 import shutil
 import statistics
@@ -170,6 +174,75 @@ def generate(server, dbname, size_mb, seed=1):
     return dict(bytes=size, users=n_users, messages=n_messages)
 
 
+CHAT_WORDS = ("hi hey ok yes no lol see you later tonight coffee meet at the park tomorrow what time sure sounds "
+              "good love it haha thanks bye where are going now cool nice maybe call me when free miss how was "
+              "your day great fine busy work home dinner movie weekend plans ready wait sorry late on my way "
+              "friend here").split()
+
+
+def generate_chat(server, dbname, size_mb, seed=2):
+    """Short chat messages from a small vocabulary, about size_mb MiB."""
+    rng = random.Random(seed)
+    n = max(1000, int(size_mb * 1024 * 1024 / 160))  # ~160 bytes per row with its index
+    base = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc).timestamp()
+    server.sql("CREATE DATABASE %s" % dbname)
+    conn = server.connect(dbname)
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE messages (id bigint PRIMARY KEY, sender_id int NOT NULL, recipient_id int NOT NULL, "
+                "body text NOT NULL, sent_at timestamptz NOT NULL)")
+
+    def rows():
+        chunk = []
+        for i in range(1, n + 1):
+            chunk.append("%d\t%d\t%d\t%s\t%s\n" % (
+                i, rng.randint(1, 50000), rng.randint(1, 50000),
+                " ".join(rng.choice(CHAT_WORDS) for dummy in range(rng.randint(8, 24))),
+                datetime.datetime.fromtimestamp(base + i * 0.7, datetime.timezone.utc).isoformat()))
+            if len(chunk) >= 5000:
+                yield "".join(chunk).encode()
+                chunk = []
+        yield "".join(chunk).encode()
+
+    cur.copy_expert("COPY messages FROM STDIN", CopySource(rows()), size=1 << 20)
+    cur.execute("CREATE INDEX messages_sender_sent ON messages (sender_id, sent_at)")
+    return _finish(cur, conn, dict(messages=n))
+
+
+def generate_random(server, dbname, size_mb, seed=3):
+    """Incompressible payloads (random bytea) with uuids, about size_mb MiB."""
+    rng = random.Random(seed)
+    n = max(1000, int(size_mb * 1024 * 1024 / 230))
+    server.sql("CREATE DATABASE %s" % dbname)
+    conn = server.connect(dbname)
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE blobs (id bigint PRIMARY KEY, token uuid NOT NULL, payload bytea NOT NULL)")
+
+    def rows():
+        chunk = []
+        for i in range(1, n + 1):
+            payload = rng.getrandbits(8 * 160).to_bytes(160, "big")
+            chunk.append("%d\t%032x\t\\\\x%s\n" % (i, rng.getrandbits(128), payload.hex()))
+            if len(chunk) >= 5000:
+                yield "".join(chunk).encode()
+                chunk = []
+        yield "".join(chunk).encode()
+
+    cur.copy_expert("COPY blobs FROM STDIN", CopySource(rows()), size=1 << 20)
+    cur.execute("CREATE INDEX blobs_token ON blobs (token)")
+    return _finish(cur, conn, dict(blobs=n))
+
+
+def _finish(cur, conn, counts):
+    cur.execute("VACUUM ANALYZE")
+    cur.execute("SELECT pg_database_size(current_database())")
+    size = cur.fetchone()[0]
+    conn.close()
+    return dict(counts, bytes=size)
+
+
+SHAPES = dict(frende=lambda server, name, mb: generate(server, name, mb), chat=generate_chat, random=generate_random)
+
+
 def run_measured(argv, env, shell=False):
     """Run a command; returns (seconds, peak RSS KiB of its process tree from wait4(), stdout)."""
     start = time.monotonic()
@@ -197,116 +270,141 @@ def median(values):
     return statistics.median(values) if values else None
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size-mb", type=int, default=1024, help="approximate database size (default 1024)")
-    parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement (default 3)")
-    parser.add_argument("--workdir", help="scratch directory (default: a new temporary one)")
-    parser.add_argument("--jobs", type=int, help="pg_restore jobs for frende-db-backup (default: CPUs)")
-    parser.add_argument("--compression-level", type=int, help="zstd level for frende-db-backup (default: its own)")
-    args = parser.parse_args(argv)
+TARGETS = dict(backup_time_vs_baseline=0.25, backup_size_vs_baseline=1.0, backup_time_vs_floor=2.0,
+               restore_time_vs_baseline=0.85)
 
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="frende-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    work.chmod(0o755)  # the server runs as postgres and must reach its directory inside
-    backups = work / "backups"
+
+def measure_shape(server, env, shape, size_mb, reps, work, extra):
+    """Generate the shape's database, then ``reps`` rounds of every backup and restore; returns its results."""
+    dbname = "frende_%s" % shape
+    # Started as root, frende-db-backup becomes postgres (as on a database host): its files live where it may write.
+    ours = work / ("ours-" + shape)
+    ours.mkdir(exist_ok=True)
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam("postgres")
+        os.chown(ours, entry.pw_uid, entry.pw_gid)
+    backups = ours / "backups"
     baseline_dir = work / "baseline"
     baseline_dir.mkdir(exist_ok=True)
-    server = PgServer(work / "pg").start()
-    results = dict(started_at=datetime.datetime.now(datetime.timezone.utc).isoformat(), size_mb=args.size_mb,
-                   reps=args.reps, cpus=os.cpu_count(), runs=[])
-    try:
-        env = server.env()
-        print("generating a ~%d MiB Frende-like database ..." % args.size_mb, flush=True)
-        t0 = time.monotonic()
-        results["database"] = generate(server, "frende", args.size_mb)
-        results["database"]["generate_s"] = round(time.monotonic() - t0, 1)
-        print("database: %.0f MiB (%d users, %d messages) in %.0f s" % (
-            results["database"]["bytes"] / 2 ** 20, results["database"]["users"], results["database"]["messages"],
-            results["database"]["generate_s"]), flush=True)
-        common = ["--backup-dir", str(backups), "--log-file", str(work / "backup.log"), "--json"]
-        extra = []
-        if args.jobs:
-            extra += ["--jobs", str(args.jobs)]
-        if args.compression_level:
-            extra += ["--compression-level", str(args.compression_level)]
-        for rep in range(args.reps):
-            run = dict(rep=rep + 1)
-            settle(server)
-            s = run_measured("set -o pipefail; pg_dump -Fc -Z0 -d frende > /dev/null", env, shell=True)[0]
-            run["floor_backup_s"] = s
-            plain = baseline_dir / ("frende-%d.sql.gz" % rep)
-            s = run_measured("set -o pipefail; pg_dump -d frende | gzip > %s" % plain, env, shell=True)[0]
-            run["baseline_backup_s"], run["baseline_size"] = s, plain.stat().st_size
-            s, rss, out = run_measured(COMMAND + ["--action", "backup", "--database", "frende"] + common + extra, env)
-            manifest = json.loads(out)["backup"]
-            run["ours_backup_s"], run["ours_size"], run["ours_backup_rss_kib"] = s, manifest["size"], rss
-            run["ours_backup_engine_s"] = manifest["duration_s"]
+    print("%s: generating a ~%d MiB database ..." % (shape, size_mb), flush=True)
+    t0 = time.monotonic()
+    database = SHAPES[shape](server, dbname, size_mb)
+    database["generate_s"] = round(time.monotonic() - t0, 1)
+    print("%s: database %.0f MiB in %.0f s" % (shape, database["bytes"] / 2 ** 20, database["generate_s"]), flush=True)
+    common = ["--backup-dir", str(backups), "--log-file", str(ours / "backup.log"), "--json"]
+    runs = []
+    for rep in range(reps):
+        run = dict(rep=rep + 1)
+        settle(server)
+        run["floor_backup_s"] = run_measured("set -o pipefail; pg_dump -Fc -Z0 -d %s > /dev/null" % dbname, env,
+                                             shell=True)[0]
+        plain = baseline_dir / ("%s-%d.sql.gz" % (dbname, rep))
+        settle(server)
+        s = run_measured("set -o pipefail; pg_dump -d %s | gzip > %s" % (dbname, plain), env, shell=True)[0]
+        run["baseline_backup_s"], run["baseline_size"] = s, plain.stat().st_size
+        settle(server)
+        s, rss, out = run_measured(COMMAND + ["--action", "backup", "--database", dbname] + common + extra, env)
+        manifest = json.loads(out)["backup"]
+        run["ours_backup_s"], run["ours_size"], run["ours_backup_rss_kib"] = s, manifest["size"], rss
+        run["ours_backup_engine_s"] = manifest["duration_s"]
 
-            target = "frende_baseline_%d" % rep
-            settle(server)
-            s = run_measured("set -o pipefail; createdb %s && gunzip -c %s | psql -X -q -v ON_ERROR_STOP=1 "
-                             "-d %s > /dev/null" % (target, plain, target), env, shell=True)[0]
-            run["baseline_restore_s"] = s
-            server.sql("DROP DATABASE %s" % target)
-            settle(server)
-            s, rss, out = run_measured(COMMAND + ["--action", "restore", "--backup-file", manifest["name"],
-                                                  "--database", "frende"] + common + extra, env)
-            run["ours_restore_s"], run["ours_restore_rss_kib"] = s, rss
-            restored = json.loads(out)["restore"]
-            # The default keeps the replaced database; dropping it is not part of the restore.
-            server.sql('DROP DATABASE "%s"' % restored["previous_database"])
-            run["ours_restore_engine_s"] = restored["duration_s"]
-            for key in ("verify_s", "load_s", "count_s", "analyze_s"):
-                run["ours_restore_" + key] = restored[key]
-            results["runs"].append(run)
-            plain.unlink()
-            for entry in backups.iterdir():
-                if not entry.name.startswith("."):
-                    entry.unlink()
-            print("rep %d: %s" % (rep + 1, json.dumps(dict((k, round(v, 2) if isinstance(v, float) else v)
-                                                           for k, v in run.items()))), flush=True)
-    finally:
-        server.destroy()
-        if not args.workdir:
-            shutil.rmtree(work, ignore_errors=True)
-
-    def med(key):
-        return median([r[key] for r in results["runs"]])
-
-    summary = dict((key, med(key)) for key in results["runs"][0] if key != "rep")
+        target = "%s_baseline_%d" % (dbname, rep)
+        settle(server)
+        s = run_measured("set -o pipefail; createdb %s && gunzip -c %s | psql -X -q -v ON_ERROR_STOP=1 "
+                         "-d %s > /dev/null" % (target, plain, target), env, shell=True)[0]
+        run["baseline_restore_s"] = s
+        server.sql("DROP DATABASE %s" % target)
+        settle(server)
+        s, rss, out = run_measured(COMMAND + ["--action", "restore", "--backup-file", manifest["name"],
+                                              "--database", dbname] + common + extra, env)
+        run["ours_restore_s"], run["ours_restore_rss_kib"] = s, rss
+        restored = json.loads(out)["restore"]
+        # The default keeps the replaced database; dropping it is not part of the restore.
+        server.sql('DROP DATABASE "%s"' % restored["previous_database"])
+        run["ours_restore_engine_s"] = restored["duration_s"]
+        for key in ("verify_s", "load_s", "count_s", "analyze_s"):
+            run["ours_restore_" + key] = restored[key]
+        runs.append(run)
+        plain.unlink()
+        for entry in backups.iterdir():
+            if not entry.name.startswith("."):
+                entry.unlink()
+        print("%s rep %d: %s" % (shape, rep + 1, json.dumps(dict((k, round(v, 2) if isinstance(v, float) else v)
+                                                                  for k, v in run.items()))), flush=True)
+    server.sql('DROP DATABASE "%s"' % dbname)
+    summary = dict((key, median([r[key] for r in runs])) for key in runs[0] if key != "rep")
     summary["backup_time_vs_baseline"] = summary["ours_backup_s"] / summary["baseline_backup_s"]
     summary["backup_size_vs_baseline"] = summary["ours_size"] / summary["baseline_size"]
     summary["backup_time_vs_floor"] = summary["ours_backup_s"] / summary["floor_backup_s"]
     summary["restore_time_vs_baseline"] = summary["ours_restore_s"] / summary["baseline_restore_s"]
-    results["summary"] = summary
-    targets = dict(backup_time_vs_baseline=0.25, backup_size_vs_baseline=1.0, backup_time_vs_floor=2.0,
-                   restore_time_vs_baseline=0.85)
-    results["targets"] = dict((k, dict(target=v, met=summary[k] <= v)) for k, v in targets.items())
+    targets = dict((k, dict(target=v, met=summary[k] <= v)) for k, v in TARGETS.items())
+    return dict(database=database, runs=runs, summary=summary, targets=targets)
 
-    db_mib = results["database"]["bytes"] / 2 ** 20
+
+def print_tables(results):
     print()
-    print("Database %.0f MiB, %d CPUs, median of %d runs" % (db_mib, os.cpu_count(), args.reps))
-    print("| measurement | median | ratio | target |")
-    print("|---|---|---|---|")
-    print("| backup: pg_dump \\| gzip (baseline) | %.1f s, %.0f MiB | 1.00 | |" % (
-        summary["baseline_backup_s"], summary["baseline_size"] / 2 ** 20))
-    print("| backup: pg_dump -Fc -Z0 > /dev/null (floor) | %.1f s | %.2f | |" % (
-        summary["floor_backup_s"], summary["floor_backup_s"] / summary["baseline_backup_s"]))
-    print("| backup: frende-db-backup | %.1f s, %.0f MiB | time %.2f, size %.2f, vs floor %.2f | <= 0.25, <= 1.00, <= 2.0 |"
-          % (summary["ours_backup_s"], summary["ours_size"] / 2 ** 20, summary["backup_time_vs_baseline"],
-             summary["backup_size_vs_baseline"], summary["backup_time_vs_floor"]))
-    print("| restore: gunzip -c \\| psql (baseline) | %.1f s | 1.00 | |" % summary["baseline_restore_s"])
-    print("| restore: frende-db-backup (verify + pg_restore -j + row check + analyze + swap) | %.1f s | %.2f | <= 0.85 |"
-          % (summary["ours_restore_s"], summary["restore_time_vs_baseline"]))
-    # The baseline leaves the database without planner statistics; ours collects them.
-    print("| of which: verify / load / row check / analyze | %.1f / %.1f / %.1f / %.1f s | | |" % (
-        summary["ours_restore_verify_s"], summary["ours_restore_load_s"], summary["ours_restore_count_s"],
-        summary["ours_restore_analyze_s"]))
-    print("| peak RSS frende-db-backup backup / restore | %.0f / %.0f MiB | | |" % (
-        summary["ours_backup_rss_kib"] / 1024, summary["ours_restore_rss_kib"] / 1024))
-    print("targets: %s" % ", ".join("%s %s" % (k, "met" if v["met"] else "MISSED")
-                                    for k, v in results["targets"].items()))
+    print("%d CPUs, median of %d runs per shape; ratios against pg_dump | gzip measured in the same run"
+          % (results["cpus"], results["reps"]))
+    print()
+    print("| shape | database | baseline backup (pg_dump \\| gzip) | frende-db-backup | time ratio | size ratio "
+          "| vs floor (pg_dump -Fc -Z0) |")
+    print("|---|---|---|---|---|---|---|")
+    for shape, r in results["shapes"].items():
+        s = r["summary"]
+        print("| %s | %.0f MiB | %.1f s, %.0f MiB | %.1f s, %.0f MiB | %.2f | %.3f | %.2f (floor %.1f s) |" % (
+            shape, r["database"]["bytes"] / 2 ** 20, s["baseline_backup_s"], s["baseline_size"] / 2 ** 20,
+            s["ours_backup_s"], s["ours_size"] / 2 ** 20, s["backup_time_vs_baseline"], s["backup_size_vs_baseline"],
+            s["backup_time_vs_floor"], s["floor_backup_s"]))
+    print()
+    print("| shape | baseline restore (gunzip -c \\| psql) | frende-db-backup restore | ratio "
+          "| of which verify / load / row check / analyze | peak RSS backup / restore |")
+    print("|---|---|---|---|---|---|")
+    for shape, r in results["shapes"].items():
+        s = r["summary"]
+        print("| %s | %.1f s | %.1f s | %.2f | %.1f / %.1f / %.1f / %.1f s | %.0f / %.0f MiB |" % (
+            shape, s["baseline_restore_s"], s["ours_restore_s"], s["restore_time_vs_baseline"],
+            s["ours_restore_verify_s"], s["ours_restore_load_s"], s["ours_restore_count_s"],
+            s["ours_restore_analyze_s"], s["ours_backup_rss_kib"] / 1024, s["ours_restore_rss_kib"] / 1024))
+    print()
+    print("targets (%s):" % ", ".join("%s <= %s" % (k, v) for k, v in TARGETS.items()))
+    for shape, r in results["shapes"].items():
+        print("  %s: %s" % (shape, ", ".join("%s %s" % (k, "met" if v["met"] else "MISSED")
+                                             for k, v in r["targets"].items())))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=1024, help="approximate size of each database (default 1024)")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement (default 3)")
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="data shapes, of %s (default all)" % ", ".join(SHAPES))
+    parser.add_argument("--workdir", help="scratch directory (default: a new temporary one)")
+    parser.add_argument("--jobs", type=int, help="pg_restore jobs for frende-db-backup (default: CPUs)")
+    parser.add_argument("--compression-level", type=int, help="zstd level for frende-db-backup (default: its own)")
+    args = parser.parse_args(argv)
+    shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    unknown = [s for s in shapes if s not in SHAPES]
+    if unknown:
+        parser.error("unknown shape(s) %s; known: %s" % (", ".join(unknown), ", ".join(SHAPES)))
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="frende-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o755)  # the server runs as postgres and must reach its directory inside
+    server = PgServer(work / "pg").start()
+    results = dict(started_at=datetime.datetime.now(datetime.timezone.utc).isoformat(), size_mb=args.size_mb,
+                   reps=args.reps, cpus=os.cpu_count(), shapes={})
+    extra = []
+    if args.jobs:
+        extra += ["--jobs", str(args.jobs)]
+    if args.compression_level:
+        extra += ["--compression-level", str(args.compression_level)]
+    try:
+        for shape in shapes:
+            results["shapes"][shape] = measure_shape(server, server.env(), shape, args.size_mb, args.reps, work, extra)
+    finally:
+        server.destroy()
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    print_tables(results)
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / ("backup_restore-%s.json" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
