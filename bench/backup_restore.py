@@ -180,55 +180,51 @@ CHAT_WORDS = ("hi hey ok yes no lol see you later tonight coffee meet at the par
               "friend here").split()
 
 
-def generate_chat(server, dbname, size_mb, seed=2):
-    """Short chat messages from a small vocabulary, about size_mb MiB."""
-    rng = random.Random(seed)
-    n = max(1000, int(size_mb * 1024 * 1024 / 160))  # ~160 bytes per row with its index
-    base = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc).timestamp()
+def chunked(lines, size=5000):
+    """COPY text in chunks of ``size`` lines, for CopySource."""
+    chunk = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= size:
+            yield "".join(chunk).encode()
+            chunk = []
+    yield "".join(chunk).encode()
+
+
+def one_table(server, dbname, ddl, table, lines, index):
+    """A database with one table filled by COPY from ``lines``, and one index."""
     server.sql("CREATE DATABASE %s" % dbname)
     conn = server.connect(dbname)
     cur = conn.cursor()
-    cur.execute("CREATE TABLE messages (id bigint PRIMARY KEY, sender_id int NOT NULL, recipient_id int NOT NULL, "
-                "body text NOT NULL, sent_at timestamptz NOT NULL)")
+    cur.execute(ddl)
+    cur.copy_expert("COPY %s FROM STDIN" % table, CopySource(chunked(lines)), size=1 << 20)
+    cur.execute(index)
+    return cur, conn
 
-    def rows():
-        chunk = []
-        for i in range(1, n + 1):
-            chunk.append("%d\t%d\t%d\t%s\t%s\n" % (
-                i, rng.randint(1, 50000), rng.randint(1, 50000),
-                " ".join(rng.choice(CHAT_WORDS) for dummy in range(rng.randint(8, 24))),
-                datetime.datetime.fromtimestamp(base + i * 0.7, datetime.timezone.utc).isoformat()))
-            if len(chunk) >= 5000:
-                yield "".join(chunk).encode()
-                chunk = []
-        yield "".join(chunk).encode()
 
-    cur.copy_expert("COPY messages FROM STDIN", CopySource(rows()), size=1 << 20)
-    cur.execute("CREATE INDEX messages_sender_sent ON messages (sender_id, sent_at)")
+def generate_chat(server, dbname, size_mb, seed=2):
+    """Short chat messages, 8-24 words from a vocabulary of 60, about size_mb MiB."""
+    rng = random.Random(seed)
+    n = max(1000, int(size_mb * 1024 * 1024 / 160))  # ~160 bytes per row with its index
+    base = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc).timestamp()
+    lines = ("%d\t%d\t%d\t%s\t%s\n" % (
+        i, rng.randint(1, 50000), rng.randint(1, 50000),
+        " ".join(rng.choice(CHAT_WORDS) for dummy in range(rng.randint(8, 24))),
+        datetime.datetime.fromtimestamp(base + i * 0.7, datetime.timezone.utc).isoformat()) for i in range(1, n + 1))
+    cur, conn = one_table(server, dbname, "CREATE TABLE messages (id bigint PRIMARY KEY, sender_id int NOT NULL, "
+                          "recipient_id int NOT NULL, body text NOT NULL, sent_at timestamptz NOT NULL)", "messages",
+                          lines, "CREATE INDEX messages_sender_sent ON messages (sender_id, sent_at)")
     return _finish(cur, conn, dict(messages=n))
 
 
 def generate_random(server, dbname, size_mb, seed=3):
-    """Incompressible payloads (random bytea) with uuids, about size_mb MiB."""
+    """Incompressible payloads (160 random bytes of bytea) with uuids, about size_mb MiB."""
     rng = random.Random(seed)
     n = max(1000, int(size_mb * 1024 * 1024 / 230))
-    server.sql("CREATE DATABASE %s" % dbname)
-    conn = server.connect(dbname)
-    cur = conn.cursor()
-    cur.execute("CREATE TABLE blobs (id bigint PRIMARY KEY, token uuid NOT NULL, payload bytea NOT NULL)")
-
-    def rows():
-        chunk = []
-        for i in range(1, n + 1):
-            payload = rng.getrandbits(8 * 160).to_bytes(160, "big")
-            chunk.append("%d\t%032x\t\\\\x%s\n" % (i, rng.getrandbits(128), payload.hex()))
-            if len(chunk) >= 5000:
-                yield "".join(chunk).encode()
-                chunk = []
-        yield "".join(chunk).encode()
-
-    cur.copy_expert("COPY blobs FROM STDIN", CopySource(rows()), size=1 << 20)
-    cur.execute("CREATE INDEX blobs_token ON blobs (token)")
+    lines = ("%d\t%032x\t\\\\x%s\n" % (i, rng.getrandbits(128), rng.getrandbits(8 * 160).to_bytes(160, "big").hex())
+             for i in range(1, n + 1))
+    cur, conn = one_table(server, dbname, "CREATE TABLE blobs (id bigint PRIMARY KEY, token uuid NOT NULL, "
+                          "payload bytea NOT NULL)", "blobs", lines, "CREATE INDEX blobs_token ON blobs (token)")
     return _finish(cur, conn, dict(blobs=n))
 
 
