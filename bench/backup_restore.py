@@ -236,7 +236,7 @@ def _finish(cur, conn, counts):
     return dict(counts, bytes=size)
 
 
-SHAPES = dict(frende=lambda server, name, mb: generate(server, name, mb), chat=generate_chat, random=generate_random)
+SHAPES = dict(frende=generate, chat=generate_chat, random=generate_random)
 
 
 def run_measured(argv, env, shell=False):
@@ -325,8 +325,8 @@ def measure_shape(server, env, shape, size_mb, reps, work, extra):
         for entry in backups.iterdir():
             if not entry.name.startswith("."):
                 entry.unlink()
-        print("%s rep %d: %s" % (shape, rep + 1, json.dumps(dict((k, round(v, 2) if isinstance(v, float) else v)
-                                                                  for k, v in run.items()))), flush=True)
+        shown = dict((k, round(v, 2) if isinstance(v, float) else v) for k, v in run.items())
+        print("%s rep %d: %s" % (shape, rep + 1, json.dumps(shown)), flush=True)
     server.sql('DROP DATABASE "%s"' % dbname)
     summary = dict((key, median([r[key] for r in runs])) for key in runs[0] if key != "rep")
     summary["backup_time_vs_baseline"] = summary["ours_backup_s"] / summary["baseline_backup_s"]

@@ -150,7 +150,7 @@ note "1 db host: counting runs (-vvv, not timed), pipelined and stock"
 "${PIPELINED[@]}" ansible-playbook -vvv -i "$inv" playbooks/setup.yml >"$WORK/count1.log" 2>&1 || true
 read -r n_remote n_local n_loops n_exec < <(count "$WORK/count1.log")
 "${STOCK[@]}" ansible-playbook -vvv -i "$inv" playbooks/setup.yml >"$WORK/count1-stock.log" 2>&1 || true
-read -r s_remote _ _ s_exec < <(count "$WORK/count1-stock.log")
+read -r _ _ _ s_exec < <(count "$WORK/count1-stock.log")
 
 if [ "$TEN" -gt 0 ]; then
 note "$TEN db hosts: new hosts, fresh converge x$TEN_FRESH_REPS, idempotent x$REPS"

@@ -60,9 +60,10 @@ subprocess.run([sys.executable, "-m", "ensurepip", "--default-pip"], check=True,
 subprocess.run([sys.executable, "-m", "pip", "install", "--quiet"] + args, check=True)
 EOF
 
-# Sync the collection's files into the copy: same selection as ansible-galaxy's
-# build (its default ignores + galaxy.yml build_ignore) except that galaxy.yml
-# stays, because ansible-test reads the collection version from it. Unchanged
+# Sync the collection's files into the copy: the selection of ansible-galaxy's
+# build (its default ignores + galaxy.yml build_ignore), plus what the tarball
+# leaves out only because it is test tooling; galaxy.yml stays, because
+# ansible-test reads the collection version from it. Unchanged
 # files are left alone; files gone from the repository are removed.
 "$PY" - "$REPO" "$COPY" <<'EOF'
 import filecmp
@@ -77,7 +78,13 @@ repo, copy = sys.argv[1:3]
 with open(os.path.join(repo, "galaxy.yml")) as f:
     galaxy = yaml.safe_load(f)
 patterns = ["MANIFEST.json", "FILES.json", ".git", "*.pyc", "*.retry", "tests/output",
-            "%s-%s-*.tar.gz" % (galaxy["namespace"], galaxy["name"])] + list(galaxy.get("build_ignore") or [])
+            "%s-%s-*.tar.gz" % (galaxy["namespace"], galaxy["name"])]
+# What build_ignore leaves out of the tarball because it is how the collection is
+# tested (tests/, test hosts, benchmarks, tool configs) is exactly what
+# ansible-test must see: only the development state stays out of the copy.
+TESTED_NOT_SHIPPED = {"scripts", "bench", "tests", "molecule", "requirements", "Makefile", "pytest.ini",
+                      ".ansible-lint", ".yamllint", "execution-environment.yml"}
+patterns += [p for p in galaxy.get("build_ignore") or [] if p not in TESTED_NOT_SHIPPED]
 ignore_dirs = {"CVS", ".bzr", ".hg", ".git", ".svn", "__pycache__", ".tox"}
 keep_in_copy = {".git", "tests/output"}  # the copy's own repository and ansible-test's results
 

@@ -618,8 +618,8 @@ def test_a_full_disk_gives_a_clear_error_and_leaves_nothing(pg, bk):
            dbname=big)
     postgres_dir(bk["dir"])
     owner = os.stat(bk["dir"])
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700,uid=%d,gid=%d" % (
-        owner.st_uid, owner.st_gid), "tmpfs", str(bk["dir"])],
+    options = "size=1m,mode=0700,uid=%d,gid=%d" % (owner.st_uid, owner.st_gid)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(bk["dir"])],
                              capture_output=True, text=True, check=False)
     if mounted.returncode != 0:
         drop_databases(pg, big)
@@ -690,7 +690,7 @@ def test_encryption_that_cannot_run_fails_and_writes_no_plaintext_set(pg, bk, ap
         expected = "malformed recipient"
     proc, doc = run_cli(pg, *args, env=env)
     assert proc.returncode == 1 and expected in proc.stderr, proc.stderr
-    leftovers = [f for f in os.listdir(bk["dir"])] if bk["dir"].exists() else []
+    leftovers = os.listdir(bk["dir"]) if bk["dir"].exists() else []
     assert [f for f in leftovers if not f.startswith(".frende-db-backup.lock")] == [], leftovers
     failed, = find(log_lines.read(bk["log"]), "ERROR", "backup")
     assert expected in failed["fields"]["msg"]

@@ -61,7 +61,7 @@ def test_the_live_file_is_never_the_candidate_even_for_a_moment(cluster, tmp_pat
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        for _ in range(3):
+        for dummy in range(3):
             reloads = subprocess.Popen(["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do runuser -u postgres -- "
                                         "psql --cluster %s/%s -XAtq -d postgres -c 'SELECT pg_reload_conf()'; "
                                         "sleep 0.05; done" % (VERSION, CLUSTER)], stdout=subprocess.DEVNULL)

@@ -418,7 +418,7 @@ def test_bad_input_gives_clear_messages(pg, backups):
 @pytest.fixture
 def german_messages(pg):
     """The server writes its log in German (lc_messages de_DE.UTF-8), as a host with a German locale would."""
-    if "de_DE.utf8" not in subprocess.run(["locale", "-a"], capture_output=True, text=True).stdout:
+    if "de_DE.utf8" not in subprocess.run(["locale", "-a"], capture_output=True, text=True, check=True).stdout:
         made = subprocess.run(["localedef", "-i", "de_DE", "-c", "-f", "UTF-8", "de_DE.UTF-8"], capture_output=True,
                               text=True, check=False)
         if made.returncode not in (0, 1):  # 1: warnings only
@@ -433,7 +433,7 @@ def german_messages(pg):
 def reload_until(pg, lc_messages):
     """Reload and wait until new sessions see lc_messages (None: anything but de_DE.UTF-8)."""
     pg.sql("SELECT pg_reload_conf()")
-    for _ in range(100):
+    for dummy in range(100):
         value = pg.sql("SHOW lc_messages")[0][0]
         if value == lc_messages or (lc_messages is None and value != "de_DE.UTF-8"):
             return

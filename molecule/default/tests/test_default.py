@@ -174,8 +174,8 @@ def test_files_directories_and_modes():
     # One release of the commands, switched by one link; nothing of the layout before it is left.
     releases = sh(DB, "ls /usr/local/lib/frende-db/releases").stdout.split()
     assert len(releases) == 1, releases
-    assert sorted(sh(DB, "ls /usr/local/lib/frende-db").stdout.split()) == ["current", "libexec", "releases",
-                                                                           "validators"]
+    layout = sorted(sh(DB, "ls /usr/local/lib/frende-db").stdout.split())
+    assert layout == ["current", "libexec", "releases", "validators"]
     assert sh(DB, "readlink /usr/local/lib/frende-db/current").stdout.strip() == \
         "/usr/local/lib/frende-db/releases/" + releases[0]
     for command in ("frende-db-backup", "frende-db-maintenance"):

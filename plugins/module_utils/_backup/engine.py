@@ -186,9 +186,9 @@ def run_action(params, check_mode=False, tool="frende-db-backup"):
         try:
             return ACTIONS[ctx.p["action"]](ctx)
         except OSError as exc:  # a path the engine did not expect to be refused: say which, never a traceback
+            user = pwd.getpwuid(os.geteuid()).pw_name
             raise FrendeDbError("%s: %s (the command runs as OS user %s). Check the owner and mode of that path; "
-                                "nothing else was changed." % (exc.filename or "a file", exc.strerror or exc,
-                                                                 pwd.getpwuid(os.geteuid()).pw_name))
+                                "nothing else was changed." % (exc.filename or "a file", exc.strerror or exc, user))
     except FrendeDbError as exc:
         if not was_logged(exc):
             log_failure(ctx.p["log_file"], tool, ctx.p["action"], exc, enabled=not check_mode, owner_ids=ctx.ids)

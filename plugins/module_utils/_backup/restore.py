@@ -287,8 +287,8 @@ def _planned(ctx, entry, identity, target):
     return dict(changed=True, verification=verification, restore=dict(
         backup=entry["name"], database=live, previous_database=previous if p["keep_previous"] else None,
         roles_missing=missing, globals_applied=target["roles"]["apply"]),
-        msg="Would restore %s and %s%s." % (entry["name"], what, "; would create roles %s" % ", ".join(missing)
-                                           if missing else ""))
+        msg="Would restore %s and %s%s." % (
+            entry["name"], what, "; would create roles %s" % ", ".join(missing) if missing else ""))
 
 
 def _restore_and_swap(ctx, admin, entry, identity, target):

@@ -183,7 +183,7 @@ class HealthCollector:
             if data_dir:
                 return os.path.join(data_dir, current)
         return server_log.debian_log_path(self._setting("cluster_name"),
-                                           (self._setting("server_version_num") or "15")[:2])
+                                          (self._setting("server_version_num") or "15")[:2])
 
     def check_failed_auth(self):
         window = self.options["failed_auth_window"]

@@ -127,8 +127,8 @@ def validate(merged):
         settings[key] = checked(key, command.to_path)
     settings["owner"] = value["owner"]
     if not isinstance(settings["owner"], str) or not re.match(r"^[a-z_][a-z0-9_.-]*$", settings["owner"]):
-        raise FrendeDbError("owner (%s) must be an OS user name such as postgres, got %r." % (where["owner"],
-                                                                                            settings["owner"]))
+        raise FrendeDbError("owner (%s) must be an OS user name such as postgres, got %r."
+                            % (where["owner"], settings["owner"]))
     settings["login_host"] = value["login_host"] or None
     settings["login_user"] = value["login_user"] or None
     settings["login_port"] = checked("login_port", command.to_int, 1, 65535)
@@ -165,8 +165,8 @@ def _log_usage_error(values, exc, check_mode):
     """A configuration the command refuses is a failure too: one ERROR line where the log would be."""
     path = command.log_path_hint(values.get("log_file"), values.get("config") or DEFAULT_CONFIG, SECTION,
                                  DEFAULT_LOG_FILE)
-    log = command.EventLog(path, PROG, enabled=not check_mode, owner_ids=_log_owner_ids(values.get("owner") or
-                                                                                         KEYS["owner"][0]))
+    owner = values.get("owner") or KEYS["owner"][0]
+    log = command.EventLog(path, PROG, enabled=not check_mode, owner_ids=_log_owner_ids(owner))
     try:
         log.error(values.get("action") or "-", "failed", exit=EXIT_USAGE, msg=str(exc))
     except FrendeDbError:

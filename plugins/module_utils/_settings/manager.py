@@ -44,9 +44,9 @@ class SettingsManager:
         try:
             return db.query(_FILE_SETTINGS)
         except psycopg2.errors.InsufficientPrivilege:
+            user = self.p.get("login_user") or "postgres"
             raise FrendeDbError("login_user %r may not read pg_file_settings; frende_db_settings must connect as a "
-                                "superuser (postgres over the local socket)." % (self.p.get("login_user") or
-                                                                                  "postgres"))
+                                "superuser (postgres over the local socket)." % user)
 
     def run(self):
         require_psycopg2()

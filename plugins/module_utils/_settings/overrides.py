@@ -67,7 +67,8 @@ def plan_overrides(entries, conf_file, names=None):
 
 def diff(plan):
     """before/after for --diff: each drifted setting with the file and line its value comes from."""
+    def source(item):
+        return item["wanted_from"] if item["fix"] == "reset" else "postgresql.auto.conf, as in " + item["wanted_from"]
+
     return dict(before=dict((p["name"], "%s (%s)" % (p["effective"], p["effective_from"])) for p in plan),
-                after=dict((p["name"], "%s (%s)" % (p["wanted"], p["wanted_from"] if p["fix"] == "reset"
-                                                   else "postgresql.auto.conf, as in " + p["wanted_from"]))
-                           for p in plan))
+                after=dict((p["name"], "%s (%s)" % (p["wanted"], source(p))) for p in plan))

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from ansible_collections.frende.db.plugins.module_utils._backup import catalog as catalog
+from ansible_collections.frende.db.plugins.module_utils._backup import catalog
 
 SHA = "a" * 64
 

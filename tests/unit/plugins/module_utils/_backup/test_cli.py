@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from ansible_collections.frende.db.plugins.module_utils._backup import cli as cli
+from ansible_collections.frende.db.plugins.module_utils._backup import cli
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 
 

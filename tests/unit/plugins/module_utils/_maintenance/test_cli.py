@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ansible_collections.frende.db.plugins.module_utils import _command as command
-from ansible_collections.frende.db.plugins.module_utils._maintenance import cli as cli
+from ansible_collections.frende.db.plugins.module_utils._maintenance import cli
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.tests.support.log_lines import parse
 

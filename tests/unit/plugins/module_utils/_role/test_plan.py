@@ -249,7 +249,7 @@ def test_plan_for_a_new_role_creates_it_in_one_step_with_the_verifier_made_once(
     made = []
     plan = plan_role(role_params(password="pw"), None, WANTED, make_verifier=lambda pw: made.append(pw) or "V")
     assert made == ["pw"]
-    assert plan.changed and [db for db, _ in plan.steps] == ["postgres"]
+    assert plan.changed and [step[0] for step in plan.steps] == ["postgres"]
     assert render_all(plan.steps[0][1]) == [
         'CREATE ROLE "frende_app" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS '
         'PASSWORD <secret>']
@@ -273,10 +273,10 @@ def test_plan_puts_privileges_in_the_same_transaction_when_they_live_in_the_logi
     target = PrivilegeTarget("app", "app", ["public"], "own")
     together = plan_role(role_params(privileges="app", database="app", owner="own"), existing(oid=10), WANTED,
                          target, state, login_db="app")
-    assert [db for db, _ in together.steps] == ["app"]
+    assert [step[0] for step in together.steps] == ["app"]
     apart = plan_role(role_params(privileges="app", database="app", owner="own", member_of=["pg_monitor"]),
                       existing(oid=10), WANTED, target, state, login_db="postgres")
-    assert [db for db, _ in apart.steps] == ["postgres", "app"]
+    assert [step[0] for step in apart.steps] == ["postgres", "app"]
     assert render_all(apart.steps[0][1]) == ['GRANT "pg_monitor" TO "frende_app"']
     assert 'GRANT CONNECT ON DATABASE "app" TO "frende_app"' in render_all(apart.steps[1][1])
     assert apart.after["privileges"]["database app"] == ["CONNECT"] and apart.before["privileges"]["database app"] == []
