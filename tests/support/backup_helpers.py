@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import subprocess
 import sys
 import threading
@@ -140,7 +141,6 @@ def age_identity(directory, name="identity.txt"):
 def give_to_postgres(path):
     """chown ``path`` to postgres when running as root (the commands run as postgres then)."""
     if os.geteuid() == 0:
-        import pwd
         entry = pwd.getpwnam("postgres")
         os.chown(path, entry.pw_uid, entry.pw_gid)
     return path

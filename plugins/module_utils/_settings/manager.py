@@ -60,14 +60,14 @@ class SettingsManager:
             plan = plan_overrides(entries, self.p["conf_file"], self.p.get("settings"))
             for item in plan:
                 query, params = statement(item)
+                self.queries.append(db.render(query, params))
                 if self.check_mode:
-                    self.queries.append(db.render(query, params))
                     continue
                 try:
                     db.execute(query, params)
                 except psycopg2.Error as exc:
-                    raise FrendeDbError("PostgreSQL refused %s: %s" % (db.queries[-1], str(exc).strip().splitlines()[0]))
-            self.queries += [] if self.check_mode else db.queries
+                    raise FrendeDbError("PostgreSQL refused %s: %s" % (self.queries[-1],
+                                                                       str(exc).strip().splitlines()[0]))
             return self._result(plan, self._message(plan))
         finally:
             db.close()
