@@ -195,6 +195,16 @@ def to_choice(value, what, choices):
     raise FrendeDbError("%s must be one of %s, got %r." % (what, ", ".join(choices), value))
 
 
+OS_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]*$")
+
+
+def to_os_user(value, what):
+    """An OS user name (the user the commands become when started as root)."""
+    if not isinstance(value, str) or not OS_USER_RE.match(value):
+        raise FrendeDbError("%s must be an OS user name such as postgres, got %r." % (what, value))
+    return value
+
+
 def to_path(value, what, absolute=False):
     if value is None:
         return None
@@ -287,6 +297,21 @@ def format_line(prog, pid, moment, level, action, event, fields):
     if fields.get("msg") is not None:
         parts.append("msg=%s" % format_value(" ".join(str(fields["msg"]).split())))
     return " ".join(parts)
+
+
+def log_failure(path, prog, action, message, enabled=True, owner=None, **fields):
+    """One ERROR line for a failure; a log that cannot be written must not hide the failure itself.
+
+    ``owner``: the OS user a log file created by root goes to (ignored when no such user exists).
+    """
+    try:
+        ids = os_user_ids(owner) if owner else None
+    except KeyError:
+        ids = None
+    try:
+        EventLog(path, prog, enabled=enabled, owner_ids=ids).error(action, "failed", msg=message, **fields)
+    except FrendeDbError:
+        pass
 
 
 class EventLog:

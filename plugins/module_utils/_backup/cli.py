@@ -170,14 +170,6 @@ def human_size(size):
     return str(size)
 
 
-def _owner_ids(flags):
-    """(uid, gid) for a log file created while still root (before the switch), or None."""
-    try:
-        return command.os_user_ids(flags.get("owner") or OPTIONS["owner"]["default"])
-    except KeyError:
-        return None
-
-
 def _on_signal(signum, _frame):
     raise Terminated("terminated by %s" % signal.Signals(signum).name)
 
@@ -209,7 +201,7 @@ def main(argv, environ=None, out=None, err=None, run_as_owner=False):
     except FrendeDbError as exc:
         if not was_logged(exc):
             log_failure(command.log_path_hint(flags.get("log_file"), config, SECTION, DEFAULT_LOG_FILE), PROG,
-                        args.action, exc, enabled=not args.check, owner_ids=_owner_ids(flags))
+                        args.action, exc, enabled=not args.check, owner=flags.get("owner") or OPTIONS["owner"]["default"])
         details = dict(exc.details)
         if args.json:
             out.write(json.dumps(dict(dict(details, failed=True, msg=str(exc), action=args.action)),

@@ -24,7 +24,7 @@ from ansible_collections.frende.db.plugins.module_utils._backup.restore import r
 from ansible_collections.frende.db.plugins.module_utils._backup.retention import select_for_cleanup
 from ansible_collections.frende.db.plugins.module_utils._backup.verify import (
     VerifyFailed, check_identity_file, quick_verify)
-from ansible_collections.frende.db.plugins.module_utils._command import EventLog
+from ansible_collections.frende.db.plugins.module_utils import _command as command
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError, mark_logged, was_logged
 from ansible_collections.frende.db.plugins.module_utils._units import format_duration
 
@@ -191,15 +191,11 @@ def run_action(params, check_mode=False, tool="frende-db-backup"):
                                 "nothing else was changed." % (exc.filename or "a file", exc.strerror or exc, user))
     except FrendeDbError as exc:
         if not was_logged(exc):
-            log_failure(ctx.p["log_file"], tool, ctx.p["action"], exc, enabled=not check_mode, owner_ids=ctx.ids)
+            log_failure(ctx.p["log_file"], tool, ctx.p["action"], exc, enabled=not check_mode, owner=ctx.p["owner"])
         raise
 
 
-def log_failure(path, tool, action, exc, enabled=True, owner_ids=None):
-    """One ERROR line for ``exc``; a log that cannot be written must not hide the failure itself."""
-    log = EventLog(path, tool, enabled=enabled, owner_ids=owner_ids)
-    try:
-        log.error(action, "failed", msg=str(exc))
-    except FrendeDbError:
-        pass
+def log_failure(path, tool, action, exc, enabled=True, owner=None):
+    """One ERROR line for ``exc`` (command.log_failure), then ``exc`` counts as logged."""
+    command.log_failure(path, tool, action, str(exc), enabled=enabled, owner=owner)
     mark_logged(exc)

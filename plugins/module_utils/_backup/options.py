@@ -15,7 +15,7 @@ import copy
 import os
 import re
 
-from ansible_collections.frende.db.plugins.module_utils._command import to_choice, to_int, to_path
+from ansible_collections.frende.db.plugins.module_utils._command import to_choice, to_int, to_os_user, to_path
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._postgres import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
@@ -131,6 +131,5 @@ def normalize(params):
         if p[key] <= 0:
             raise FrendeDbError("%s must be longer than zero, got %r." % (key[:-2], p[key[:-2]]))
     p["recipients"] = parse_recipients(p.get("encrypt_recipients"))
-    if not isinstance(p.get("owner"), str) or not re.match(r"^[a-z_][a-z0-9_.-]*$", p["owner"]):
-        raise FrendeDbError("owner must be an OS user name such as postgres, got %r." % (p.get("owner"),))
+    p["owner"] = to_os_user(p.get("owner"), "owner")
     return p

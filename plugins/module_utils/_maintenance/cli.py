@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 
 from ansible_collections.frende.db.plugins.module_utils import _command as command
@@ -125,10 +124,7 @@ def validate(merged):
 
     for key in ("log_file", "login_unix_socket", "ssl_rootcert"):
         settings[key] = checked(key, command.to_path)
-    settings["owner"] = value["owner"]
-    if not isinstance(settings["owner"], str) or not re.match(r"^[a-z_][a-z0-9_.-]*$", settings["owner"]):
-        raise FrendeDbError("owner (%s) must be an OS user name such as postgres, got %r."
-                            % (where["owner"], settings["owner"]))
+    settings["owner"] = command.to_os_user(value["owner"], "owner (%s)" % where["owner"])
     settings["login_host"] = value["login_host"] or None
     settings["login_user"] = value["login_user"] or None
     settings["login_port"] = checked("login_port", command.to_int, 1, 65535)
@@ -165,12 +161,8 @@ def _log_usage_error(values, exc, check_mode):
     """A configuration the command refuses is a failure too: one ERROR line where the log would be."""
     path = command.log_path_hint(values.get("log_file"), values.get("config") or DEFAULT_CONFIG, SECTION,
                                  DEFAULT_LOG_FILE)
-    owner = values.get("owner") or KEYS["owner"][0]
-    log = command.EventLog(path, PROG, enabled=not check_mode, owner_ids=_log_owner_ids(owner))
-    try:
-        log.error(values.get("action") or "-", "failed", exit=EXIT_USAGE, msg=str(exc))
-    except FrendeDbError:
-        pass  # the log itself is what is wrong: stderr still says why
+    command.log_failure(path, PROG, values.get("action") or "-", str(exc), enabled=not check_mode,
+                        owner=values.get("owner") or KEYS["owner"][0], exit=EXIT_USAGE)
 
 
 def main(argv=None, run_as_owner=False):
