@@ -1,10 +1,11 @@
-"""files/pack-release.py: what goes to a database host is exactly what the two commands import."""
+"""files/pack-release.py: what goes to a database or backup host is exactly what the commands import."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -61,23 +62,30 @@ def unpack(release, target):
     return target
 
 
-@pytest.mark.parametrize("command", ["frende-db-backup", "frende-db-maintenance"])
+COMMANDS = ("frende-db-backup", "frende-db-maintenance", "frende-db-repository")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
 def test_each_command_runs_from_its_release_without_ansible(packed, tmp_path, command):
     releases, _out = packed
     root = unpack(releases["commands"], tmp_path / "release")
+    # As cron or root would run it: Python free to write bytecode unless the command says otherwise.
+    environ = dict((k, v) for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE")
     proc = subprocess.run([sys.executable, "-c", "RELEASE = %r\n" % str(root) + PROBE, command],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, env=environ)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout.splitlines()[-1])
     assert doc["code"] == 0 and doc["ansible"] == [], doc
     assert doc["loaded"], "the probe loaded nothing of the collection"
+    # Run as root, a command must leave its release as it was installed (no __pycache__).
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("__pycache__")) == []
 
 
-def test_the_release_holds_exactly_the_import_closure_of_the_two_commands(packed, tmp_path):
+def test_the_release_holds_exactly_the_import_closure_of_the_commands(packed, tmp_path):
     releases, _out = packed
     root = unpack(releases["commands"], tmp_path / "release")
     loaded = set()
-    for command in ("frende-db-backup", "frende-db-maintenance"):
+    for command in COMMANDS:
         proc = subprocess.run([sys.executable, "-c", "RELEASE = %r\n" % str(root) + PROBE, command],
                               capture_output=True, text=True, check=True)
         loaded |= set(json.loads(proc.stdout.splitlines()[-1])["loaded"])
