@@ -6,7 +6,7 @@
 Two releases, each one gzipped tar named by the hash of its content:
 
   commands    bin/frende-db and exactly the Python files it imports: the import
-              closure of the two commands (_backup/cli.py, _maintenance/cli.py),
+              closure of the commands (_backup/cli.py, _maintenance/cli.py, _repository/cli.py),
               followed through every ``ansible_collections.frende.db`` import.
               Nothing else of the collection goes to a database host.
   validators  the role's config checkers (files/libexec/*), which tasks and
@@ -35,7 +35,8 @@ import tarfile
 
 PACKAGE = "ansible_collections.frende.db"
 ENTRY = "bin/frende-db"
-COMMANDS = ("plugins.module_utils._backup.cli", "plugins.module_utils._maintenance.cli")
+COMMANDS = ("plugins.module_utils._backup.cli", "plugins.module_utils._maintenance.cli",
+            "plugins.module_utils._repository.cli")
 
 
 def module_file(root, dotted):

@@ -1,0 +1,145 @@
+# Copyright (c) frende.db contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``frende-db-repository``: the backup host's jobs, for cron, systemd and a person at 3 a.m.
+
+Private to frende.db; standard library only; bin/frende-db calls ``main(argv)``.
+Actions: backup (pgBackRest full/diff/incr, then verify), verify, expire (the
+retention, on the backup host only), info, seal-wal (moves WAL from the ingest
+directory into the repository; ``--watch N`` repeats every N seconds). Started
+as root, every action but seal-wal becomes the repository's OS user first.
+Exit status: 0 success, 1 failure, 2 usage error, 143 terminated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import time
+
+from ansible_collections.frende.db.plugins.module_utils import _command as command
+from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+from ansible_collections.frende.db.plugins.module_utils._repository import jobs, pgbackrest
+
+PROG = "frende-db-repository"
+ACTIONS = ("backup", "verify", "expire", "info", "seal-wal")
+DEFAULT_LOG_FILE = "/var/log/frende/backup.log"
+# pgBackRest's stanza names: letters, digits, '-', '_' and '.'.
+_STANZA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+class Terminated(BaseException):
+    """SIGTERM/SIGINT."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Physical backups in the pgBackRest repository on the backup host: backup (then "
+                               "verify), verify, expire, info, and seal-wal (WAL from the database hosts into the "
+                               "repository, never replacing what is there).",
+        epilog="Exit status: 0 success, 1 failure, 2 usage error, 143 terminated.")
+    parser.add_argument("--action", required=True, choices=ACTIONS)
+    parser.add_argument("--stanza", help="the stanza (the database's name, frende_db_name)")
+    parser.add_argument("--type", dest="kind", default="diff", choices=jobs.BACKUP_TYPES,
+                        help="backup: full, diff (default) or incr")
+    parser.add_argument("--log-file", default=DEFAULT_LOG_FILE, help="event log (default %s)" % DEFAULT_LOG_FILE)
+    parser.add_argument("--owner", default="pgbackrest", help="OS user owning the repository (default pgbackrest)")
+    parser.add_argument("--repo-path", default="/var/lib/pgbackrest", help="seal-wal: the repository")
+    parser.add_argument("--ingest-path", default="/var/lib/pgbackrest-ingest",
+                        help="seal-wal: where the database hosts' WAL arrives")
+    parser.add_argument("--ingest-owner", default="pgbackrest-ingest",
+                        help="seal-wal: OS user of the WAL ingest server (default pgbackrest-ingest)")
+    parser.add_argument("--watch", default="0", metavar="SECONDS",
+                        help="seal-wal: repeat every SECONDS (default 0: once)")
+    parser.add_argument("--json", action="store_true", help="print one JSON result document")
+    return parser
+
+
+def _check(args):
+    if args.action != "seal-wal" and not args.stanza:
+        raise FrendeDbError("--stanza is required for --action %s: give the database's name (frende_db_name)."
+                            % args.action)
+    if args.stanza is not None and not _STANZA.match(args.stanza):
+        raise FrendeDbError("--stanza %r is not a stanza name: use letters, digits, '_', '-' or '.', at most "
+                            "63 characters." % args.stanza)
+    for flag, value in (("--repo-path", args.repo_path), ("--ingest-path", args.ingest_path),
+                        ("--log-file", args.log_file)):
+        command.to_path(value, flag, absolute=True)
+    return command.to_number(args.watch, "--watch", minimum=0, maximum=3600)
+
+
+def _ids(name, what):
+    try:
+        return command.os_user_ids(name)
+    except KeyError:
+        raise FrendeDbError("The OS user %r (%s) does not exist on this host; run the setup playbook with this "
+                            "host in the group frende_backup." % (name, what))
+
+
+def _seal(args, log, watch):
+    repo_ids = _ids(args.owner, "--owner")
+    ingest_ids = _ids(args.ingest_owner, "--ingest-owner")
+    while True:
+        result = jobs.seal(args.ingest_path, args.repo_path, log, repo_ids, ingest_ids)
+        if not watch:
+            result["msg"] = "%d WAL file(s) sealed, %d refused" % (len(result["sealed"]), len(result["refused"]))
+            return result
+        time.sleep(watch)
+
+
+def run_action(args, log, watch):
+    if args.action == "seal-wal":
+        return _seal(args, log, watch)
+    if args.action == "backup":
+        return jobs.backup(args.stanza, args.kind, log)
+    if args.action == "verify":
+        return jobs.verify(args.stanza, log)
+    if args.action == "expire":
+        return jobs.expire(args.stanza, log)
+    entry = pgbackrest.info(args.stanza)
+    code, message = pgbackrest.status(entry)
+    return dict(status=code, status_message=message, backups=pgbackrest.backups(entry),
+                archive=dict(zip(("min", "max"), pgbackrest.archive_range(entry))),
+                msg="stanza %s: %s" % (args.stanza, message))
+
+
+def _on_signal(signum, _frame):
+    raise Terminated("terminated by %s" % signal.Signals(signum).name)
+
+
+def main(argv, out=None, err=None, run_as_owner=False):
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    owner = args.owner
+    try:
+        watch = _check(args)
+        if run_as_owner and args.action != "seal-wal":
+            command.run_as(owner)  # pgBackRest's files belong to the repository's user
+            owner = None
+        ids = _ids(owner, "--owner") if owner else None
+        log = command.EventLog(args.log_file, PROG, enabled=args.action != "info", owner_ids=ids)
+        log.open_check()
+        result = run_action(args, log, watch)
+    except Terminated as exc:
+        err.write("%s: %s\n" % (PROG, exc))
+        return 143
+    except FrendeDbError as exc:
+        command.log_failure(args.log_file, PROG, args.action, exc, enabled=args.action != "info",
+                            owner=args.owner, stanza=args.stanza)
+        if args.json:
+            out.write(json.dumps(dict(failed=True, msg=str(exc), action=args.action), indent=2) + "\n")
+        err.write("%s: %s\n" % (PROG, exc))
+        return 1
+    result["action"] = args.action
+    out.write((json.dumps(result, indent=2, sort_keys=True, default=str) if args.json else result.get("msg", ""))
+              + "\n")
+    return 0

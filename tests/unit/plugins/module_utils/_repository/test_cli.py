@@ -1,0 +1,47 @@
+"""frende-db-repository: wrong input is refused before anything runs, with what to do."""
+
+import io
+
+import pytest
+
+from ansible_collections.frende.db.plugins.module_utils._repository import cli
+
+
+def run(argv):
+    out, err = io.StringIO(), io.StringIO()
+    return cli.main(argv, out=out, err=err), out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--action", "backup"], "--stanza is required"),
+    (["--action", "backup", "--stanza", "bad name;rm"], "not a stanza name"),
+    (["--action", "seal-wal", "--watch", "soon"], "--watch"),
+    (["--action", "seal-wal", "--watch", "-5"], "--watch"),
+    (["--action", "seal-wal", "--repo-path", "relative/path"], "--repo-path"),
+])
+def test_wrong_input_fails_with_a_message_and_logs_it(tmp_path, argv, words):
+    log = tmp_path / "backup.log"
+    code, _, err = run(argv + ["--log-file", str(log)])
+    assert code == 1
+    assert words in err
+    assert words in log.read_text() and " ERROR " in log.read_text()
+
+
+def test_an_unknown_action_is_a_usage_error(capsys):
+    assert run(["--action", "drop"])[0] == 2
+
+
+def test_seal_once_moves_wal_and_logs_one_line(tmp_path):
+    ingest, repo = tmp_path / "ingest", tmp_path / "repo"
+    wal = ingest / "archive" / "frende" / "15-1" / "0000000100000000" / ("%s-%s" % ("0" * 23 + "1", "c" * 40))
+    wal.parent.mkdir(parents=True)
+    wal.write_bytes(b"x")
+    repo.mkdir()
+    log = tmp_path / "backup.log"
+    code, out, err = run(["--action", "seal-wal", "--repo-path", str(repo), "--ingest-path", str(ingest),
+                          "--owner", "root", "--ingest-owner", "root", "--log-file", str(log)])
+    assert (code, err) == (0, "")
+    assert "1 WAL file(s) sealed" in out
+    assert (repo / wal.relative_to(ingest)).read_bytes() == b"x"
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1 and "action=seal-wal event=sealed files=1" in lines[0]
