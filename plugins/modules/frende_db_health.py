@@ -17,8 +17,9 @@ description:
     C(ssl=on), C(ssl_min_protocol_version)), one C(settings.<name>) entry per policy setting
     (O(expected)), C(connections) (use of C(max_connections)), C(long_transactions) (oldest open
     transaction and idle-in-transaction sessions), C(database_size), C(hba) (audit of
-    C(pg_hba_file_rules)), C(failed_auth) (failed logins in the server log) and C(backup_age) (age of
-    the newest backup set, the recovery point objective).
+    C(pg_hba_file_rules)), C(failed_auth) (failed logins in the server log), C(backup_age) (age of
+    the newest backup set, the recovery point objective), C(wal_archive) (continuous archiving, from
+    C(pg_stat_archiver)) and C(repository) (the newest backup on the backup host).
   - A connection over the server's Unix socket (O(login_unix_socket)) never leaves the host and cannot use
     TLS; the C(ssl) check does not ask TLS of it (its value has C(local_socket=true)) but still checks the
     server's C(ssl) and C(ssl_min_protocol_version), which protect every TCP client. The socket is
@@ -121,6 +122,22 @@ options:
         with daily backups; the default leaves 2 hours for the backup to run).
     type: str
     default: 26h
+  wal_archive_max_age:
+    description:
+      - C(wal_archive) is C(degraded) when the last WAL segment was archived longer ago than this while finished
+        segments wait (the point-in-time recovery objective); C(unhealthy) while archiving fails. C(unknown) when
+        C(archive_mode) is off (no backup host).
+    type: str
+    default: 5min
+  repository_stanza:
+    description:
+      - The pgBackRest stanza of this database on the backup host. C(repository) reports the age of its newest
+        backup, read with C(pgbackrest info) from this host. Not given, C(repository) is C(unknown).
+    type: str
+  repository_max_age:
+    description: C(repository) is C(degraded) when the newest backup in the repository is older than this.
+    type: str
+    default: 26h
   fail_on:
     description:
       - Fail the task (the full report stays in the result) when the overall status reaches this level.
@@ -202,7 +219,7 @@ checks:
   contains:
     name:
       description: C(connection), C(ssl), C(settings.<name>), C(connections), C(long_transactions),
-        C(database_size), C(hba), C(failed_auth) or C(backup_age).
+        C(database_size), C(hba), C(failed_auth), C(backup_age), C(wal_archive) or C(repository).
       type: str
       sample: settings.max_connections
     status:

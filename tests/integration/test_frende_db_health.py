@@ -24,7 +24,10 @@ from tests.support.playbook import run_module, run_module_verbose, run_tasks
 MODULE = "frende.db.frende_db_health"
 CHECK_ORDER = ["connection", "ssl", "settings.max_connections", "settings.authentication_timeout",
                "settings.log_connections", "settings.log_disconnections", "settings.password_encryption",
-               "connections", "long_transactions", "database_size", "hba", "failed_auth", "backup_age"]
+               "connections", "long_transactions", "database_size", "hba", "failed_auth", "backup_age",
+               "wal_archive", "repository"]
+# Without a backup host there is no archiving and no repository: unknown, never an error.
+NO_BACKUP_HOST = {"wal_archive", "repository"}
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +86,8 @@ def test_healthy_report_on_the_policy_server(pg, backups):
     assert result.changed is False
     checks = by_name(result)
     assert [c["name"] for c in result["checks"]] == CHECK_ORDER
-    assert all(c["status"] == "healthy" for c in result["checks"]), result["checks"]
+    assert all(c["status"] == "healthy" for c in result["checks"] if c["name"] not in NO_BACKUP_HOST), result["checks"]
+    assert [checks[name]["status"] for name in sorted(NO_BACKUP_HOST)] == ["unknown", "unknown"]
     assert set(result["checks"][0]) == {"name", "status", "value", "threshold", "message"}
     assert checks["connection"]["value"]["server_version"].startswith("15")
     assert checks["connection"]["value"]["latency_ms"] > 0
@@ -341,7 +345,7 @@ def test_non_superuser_pg_monitor_member_over_tls(pg, backups):
         assert checks["hba"]["status"] == "unknown"
         assert "GRANT SELECT ON pg_hba_file_rules TO health_monitor" in checks["hba"]["message"]
         assert "GRANT EXECUTE ON FUNCTION pg_hba_file_rules() TO health_monitor" in checks["hba"]["message"]
-        others = [c for c in result["checks"] if c["name"] != "hba"]
+        others = [c for c in result["checks"] if c["name"] != "hba" and c["name"] not in NO_BACKUP_HOST]
         assert all(c["status"] == "healthy" for c in others), others
         assert checks["ssl"]["value"]["connection_ssl"] is True
         assert result["status"] == "healthy"
@@ -449,3 +453,47 @@ def test_failed_auth_is_unknown_not_zero_when_the_log_is_not_english(pg, backups
     assert entry["status"] == "unknown", entry
     assert entry["value"] == {"lc_messages": "de_DE.UTF-8"}
     assert "lc_messages = 'C'" in entry["message"]
+
+
+def test_wal_archive_follows_pg_stat_archiver_of_an_archiving_server(tmp_path, backups):
+    """A server that archives (cp into a directory), then one whose archive_command fails."""
+    server = PgServer().start()
+    try:
+        archive = server.base / "archive"
+        archive.mkdir()
+        server._chown(archive)
+        status = server.base / "archive-ok"
+        status.touch()
+        server._chown(status)
+        # The command fails while the file archive-ok is missing: archiving breaks without a restart.
+        with open(server.data / "postgresql.conf", "a") as conf:
+            conf.write("archive_mode = on\narchive_command = 'test -f %s && cp %%p %s/%%f'\n" % (status, archive))
+        server._run("pg_ctl", "-D", str(server.data), "-l", str(server.log), "-w", "-t", "60", "restart")
+        server.sql("CREATE TABLE t AS SELECT generate_series(1, 1000) AS x")
+        server.sql("SELECT pg_switch_wal()")
+        for _ in range(100):
+            if server.sql("SELECT archived_count FROM pg_stat_archiver")[0][0] > 0:
+                break
+            time.sleep(0.1)
+        healthy = by_name(run_module(MODULE, args(server, backups)))["wal_archive"]
+        assert healthy["status"] == "healthy", healthy
+        assert healthy["value"]["last_archived_wal"] and healthy["value"]["segments_waiting"] == 0
+        status.unlink()
+        server.sql("INSERT INTO t SELECT generate_series(1, 1000)")
+        server.sql("SELECT pg_switch_wal()")
+        for _ in range(100):
+            if server.sql("SELECT failed_count FROM pg_stat_archiver")[0][0] > 0:
+                break
+            time.sleep(0.1)
+        failing = run_module(MODULE, args(server, backups, fail_on="never"))
+        entry = by_name(failing)["wal_archive"]
+        assert entry["status"] == "unhealthy" and "WAL archiving is failing" in entry["message"], entry
+        assert failing["status"] == "unhealthy"
+    finally:
+        server.destroy()
+
+
+def test_a_stanza_the_repository_does_not_have_is_unhealthy_not_a_crash(pg, backups):
+    """A stanza named that this host's pgBackRest cannot find: pgBackRest's own words, status unhealthy."""
+    entry = by_name(run_module(MODULE, args(pg, backups, repository_stanza="frende", fail_on="never")))["repository"]
+    assert entry["status"] == "unhealthy" and "pgbackrest" in entry["message"], entry

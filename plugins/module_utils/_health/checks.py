@@ -12,6 +12,8 @@ without Ansible).
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.frende.db.plugins.module_utils._command import to_bool, to_choice, to_int, to_path
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._postgres import validate_identifier
@@ -50,6 +52,9 @@ DEFAULTS = dict(
     failed_auth_warn=10,
     backup_dir="/var/backups/frende/database",
     max_backup_age="26h",
+    wal_archive_max_age="5min",
+    repository_stanza=None,
+    repository_max_age="26h",
     fail_on="unhealthy",
 )
 
@@ -58,7 +63,7 @@ SETTING_NAMES = ("max_connections", "authentication_timeout", "log_connections",
                  "log_disconnections", "password_encryption")
 
 CHECK_NAMES = ("connection", "ssl", "settings", "connections", "long_transactions",
-               "database_size", "hba", "failed_auth", "backup_age")
+               "database_size", "hba", "failed_auth", "backup_age", "wal_archive", "repository")
 
 
 def make_check(name, status, value=None, threshold=None, message=""):
@@ -126,6 +131,15 @@ def normalize_expected(expected):
     )
 
 
+def _stanza(value):
+    if value in (None, ""):
+        return None
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", str(value)):
+        raise FrendeDbError("repository_stanza %r is not a pgBackRest stanza name: use letters, digits, '_', '-' "
+                            "or '.'." % (value,))
+    return str(value)
+
+
 def normalize_options(raw):
     """Validate the health options (module or command) and return them parsed.
 
@@ -147,6 +161,9 @@ def normalize_options(raw):
         failed_auth_warn=to_int(opts["failed_auth_warn"], "failed_auth_warn", 0),
         failed_auth_window=_positive_duration(opts["failed_auth_window"], "failed_auth_window"),
         max_backup_age=_positive_duration(opts["max_backup_age"], "max_backup_age"),
+        wal_archive_max_age=_positive_duration(opts["wal_archive_max_age"], "wal_archive_max_age"),
+        repository_stanza=_stanza(opts.get("repository_stanza")),
+        repository_max_age=_positive_duration(opts["repository_max_age"], "repository_max_age"),
         fail_on=to_choice(opts["fail_on"], "fail_on", FAIL_ON),
     )
     for pair in ("long_transaction", "idle_in_transaction"):
@@ -375,3 +392,62 @@ def evaluate_backup(newest, now, max_age, backup_dir):
         return make_check("backup_age", DEGRADED, value, threshold,
                           "%s, older than %s: the recovery point objective is missed." % (text, format_duration(max_age)))
     return make_check("backup_age", HEALTHY, value, threshold, "%s." % text)
+
+
+def _segment_number(wal_name):
+    """The position of a WAL file name within its timeline (log * 256 + segment), or None."""
+    if not wal_name or not re.match(r"^[0-9A-F]{24}", wal_name):
+        return None
+    return int(wal_name[8:16], 16) * 0x100 + int(wal_name[16:24], 16)
+
+
+def evaluate_wal_archive(archiver, now, max_age):
+    """``archiver``: pg_stat_archiver's row plus archive_mode and the current WAL file (None: not readable)."""
+    threshold = dict(max_age=format_duration(max_age), max_age_seconds=max_age)
+    if not archiver or archiver.get("archive_mode") not in ("on", "always"):
+        return make_check("wal_archive", UNKNOWN, None, threshold,
+                          "WAL archiving is off: no backup host (group frende_backup) is configured.")
+    last, failed = archiver.get("last_archived_time"), archiver.get("last_failed_time")
+    value = dict(last_archived_wal=archiver.get("last_archived_wal"), failed_count=archiver.get("failed_count"),
+                 last_failed_wal=archiver.get("last_failed_wal"), current_wal=archiver.get("current_wal"))
+    if failed is not None and (last is None or failed > last):
+        value["last_failed_time"] = failed.isoformat()
+        return make_check("wal_archive", UNHEALTHY, value, threshold,
+                          "WAL archiving is failing: %s could not be archived (at %s) and nothing has been archived "
+                          "since; WAL piles up in pg_wal. Check the server log and `pgbackrest check`."
+                          % (archiver.get("last_failed_wal"), failed.strftime("%Y-%m-%d %H:%M:%S UTC")))
+    if last is None:
+        return make_check("wal_archive", DEGRADED, value, threshold, "No WAL segment has been archived yet.")
+    age = max(0.0, (now - last).total_seconds())
+    value["age_seconds"] = round(age)
+    done, current = _segment_number(archiver.get("last_archived_wal")), _segment_number(archiver.get("current_wal"))
+    # A quiet server writes no new segment; only WAL beyond the one being filled is late.
+    backlog = None if done is None or current is None else max(0, current - done - 1)
+    value["segments_waiting"] = backlog
+    text = "Last WAL segment archived %s ago" % format_duration(age)
+    if age > max_age and backlog:
+        return make_check("wal_archive", DEGRADED, value, threshold,
+                          "%s, and %d finished segment(s) wait: the %s recovery point target is missed."
+                          % (text, backlog, format_duration(max_age)))
+    return make_check("wal_archive", HEALTHY, value, threshold, "%s; no finished segment waits." % text
+                      if not backlog else "%s; %d segment(s) on their way." % (text, backlog))
+
+
+def evaluate_repository(stanza, newest_stop, now, max_age, error=None):
+    """The newest backup in the pgBackRest repository, as the database host sees it."""
+    threshold = dict(max_age=format_duration(max_age), max_age_seconds=max_age)
+    if stanza is None:
+        return make_check("repository", UNKNOWN, None, threshold,
+                          "No backup host: backups stay on this host (add one to the group frende_backup).")
+    if error:
+        return make_check("repository", UNHEALTHY, dict(stanza=stanza), threshold,
+                          "The repository cannot be read from here: %s" % error)
+    if newest_stop is None:
+        return make_check("repository", DEGRADED, dict(stanza=stanza), threshold,
+                          "The repository holds no backup of stanza %s yet." % stanza)
+    age = max(0.0, now.timestamp() - newest_stop)
+    value = dict(stanza=stanza, age_seconds=round(age))
+    text = "Newest backup in the repository finished %s ago" % format_duration(age)
+    if age > max_age:
+        return make_check("repository", DEGRADED, value, threshold, "%s, older than %s." % (text, format_duration(max_age)))
+    return make_check("repository", HEALTHY, value, threshold, text + ".")

@@ -44,6 +44,9 @@ def argument_spec():
         failed_auth_warn=dict(type="int", default=d["failed_auth_warn"]),
         backup_dir=dict(type="path", default=d["backup_dir"]),
         max_backup_age=dict(type="str", default=d["max_backup_age"]),
+        wal_archive_max_age=dict(type="str", default=d["wal_archive_max_age"]),
+        repository_stanza=dict(type="str"),
+        repository_max_age=dict(type="str", default=d["repository_max_age"]),
         fail_on=dict(type="str", default=d["fail_on"], choices=list(hc.FAIL_ON)),
     )
     return spec

@@ -27,6 +27,7 @@ from ansible_collections.frende.db.plugins.module_utils._health import hba_audit
 from ansible_collections.frende.db.plugins.module_utils._health import server_log
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._postgres import Db, timed_connect, validate_connection_params
+from ansible_collections.frende.db.plugins.module_utils._repository import pgbackrest
 from ansible_collections.frende.db.plugins.module_utils._units import format_duration
 
 STATEMENT_TIMEOUT_MS = 30000
@@ -62,6 +63,13 @@ SELECT datname,
                  OR pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')
             THEN pg_database_size(oid) END AS bytes
 FROM pg_database WHERE datallowconn ORDER BY datname
+"""
+# The WAL file being filled tells a quiet server (nothing to archive) from a late archiver.
+_ARCHIVER_SQL = """
+SELECT current_setting('archive_mode') AS archive_mode, archived_count, last_archived_wal, last_archived_time,
+       failed_count, last_failed_wal, last_failed_time,
+       CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END AS current_wal
+FROM pg_stat_archiver
 """
 _HBA_SQL = """
 SELECT line_number, type, database, user_name, address, netmask, auth_method, options, error
@@ -124,6 +132,8 @@ class HealthCollector:
             checks += self._guard("hba", self.check_hba)
             checks += self._guard("failed_auth", self.check_failed_auth)
             checks += self._guard("backup_age", self.check_backup_age)
+            checks += self._guard("wal_archive", self.check_wal_archive)
+            checks += self._guard("repository", self.check_repository)
         finally:
             self.db.close()
         return dict(status=hc.aggregate(checks), checks=checks)
@@ -217,6 +227,27 @@ class HealthCollector:
             return hc.make_check("backup_age", hc.UNKNOWN, dict(backup_dir=backup_dir), None,
                                  "The backup directory %s is not readable here: %s." % (backup_dir, exc))
         return hc.evaluate_backup(newest, self.now, self.options["max_backup_age"], backup_dir)
+
+
+    def check_wal_archive(self):
+        archiver = self.db.query_one(_ARCHIVER_SQL)
+        return hc.evaluate_wal_archive(archiver, self.now, self.options["wal_archive_max_age"])
+
+    def check_repository(self):
+        stanza = self.options["repository_stanza"]
+        if stanza is None:
+            return hc.evaluate_repository(None, None, self.now, self.options["repository_max_age"])
+        try:
+            entry = pgbackrest.info(stanza, timeout=60)
+        except FrendeDbError as exc:
+            return hc.evaluate_repository(stanza, None, self.now, self.options["repository_max_age"], error=exc.msg)
+        backups = pgbackrest.backups(entry)
+        code, message = pgbackrest.status(entry)
+        if not backups and code not in (0, 2):  # 2: no valid backup yet, which evaluate_repository reports
+            return hc.evaluate_repository(stanza, None, self.now, self.options["repository_max_age"],
+                                          error="pgbackrest info says stanza %s: %s (code %s)" % (stanza, message, code))
+        newest = backups[-1]["stop"] if backups else None
+        return hc.evaluate_repository(stanza, newest, self.now, self.options["repository_max_age"])
 
 
 def collect(params, options, now=None):

@@ -72,6 +72,9 @@ KEYS = {
     "failed_auth_warn": (str(hc.DEFAULTS["failed_auth_warn"]), "failed logins above this count are degraded"),
     "backup_dir": (hc.DEFAULTS["backup_dir"], "directory of the backup sets"),
     "max_backup_age": (hc.DEFAULTS["max_backup_age"], "newest backup older than this is degraded"),
+    "wal_archive_max_age": (hc.DEFAULTS["wal_archive_max_age"], "last archived WAL older than this is degraded"),
+    "repository_stanza": (None, "pgBackRest stanza on the backup host (default: none; repository is unknown)"),
+    "repository_max_age": (hc.DEFAULTS["repository_max_age"], "newest repository backup older than this is degraded"),
     "owner": ("postgres", "OS user the command runs as when started as root (the database's, as under cron)"),
 }
 DEFAULT_LOG_FILE = KEYS["log_file"][0]

@@ -293,3 +293,70 @@ def test_expected_accepts_config_file_spellings():
     assert e["log_connections"] is True and e["log_disconnections"] is False
     assert e["max_connections"] == 250
     assert e["ssl_min_protocol_version"] == "TLSv1.3" and e["password_encryption"] == "scram-sha-256"
+
+
+# -- wal_archive and repository -----------------------------------------------------
+NOW_UTC = datetime.datetime(2026, 12, 2, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+def archiver(**changes):
+    row = dict(archive_mode="on", archived_count=10, last_archived_wal="000000010000000000000010",
+               last_archived_time=NOW_UTC - datetime.timedelta(seconds=30), failed_count=0, last_failed_wal=None,
+               last_failed_time=None, current_wal="000000010000000000000011")
+    row.update(changes)
+    return row
+
+
+def test_wal_archive_is_unknown_without_archiving():
+    check = hc.evaluate_wal_archive(archiver(archive_mode="off"), NOW_UTC, 300)
+    assert check["status"] == hc.UNKNOWN and "frende_backup" in check["message"]
+
+
+def test_wal_archive_is_healthy_when_recent_or_quiet():
+    assert hc.evaluate_wal_archive(archiver(), NOW_UTC, 300)["status"] == hc.HEALTHY
+    # An hour without archiving on a server that wrote no new segment: nothing is at risk.
+    quiet = archiver(last_archived_time=NOW_UTC - datetime.timedelta(hours=1))
+    assert hc.evaluate_wal_archive(quiet, NOW_UTC, 300)["status"] == hc.HEALTHY
+
+
+def test_wal_archive_is_degraded_when_finished_segments_wait_past_the_target():
+    late = archiver(last_archived_time=NOW_UTC - datetime.timedelta(minutes=10), current_wal="000000010000000000000014")
+    check = hc.evaluate_wal_archive(late, NOW_UTC, 300)
+    assert check["status"] == hc.DEGRADED
+    assert check["value"]["segments_waiting"] == 3 and "5min recovery point target is missed" in check["message"]
+
+
+def test_wal_archive_is_unhealthy_while_archiving_fails():
+    failing = archiver(failed_count=4, last_failed_wal="000000010000000000000011",
+                       last_failed_time=NOW_UTC - datetime.timedelta(seconds=5))
+    check = hc.evaluate_wal_archive(failing, NOW_UTC, 300)
+    assert check["status"] == hc.UNHEALTHY and "000000010000000000000011" in check["message"]
+    # A failure before the last success is history, not a problem.
+    healed = archiver(failed_count=4, last_failed_time=NOW_UTC - datetime.timedelta(minutes=5))
+    assert hc.evaluate_wal_archive(healed, NOW_UTC, 300)["status"] == hc.HEALTHY
+
+
+def test_wal_archive_across_a_log_boundary_counts_segments_right():
+    late = archiver(last_archived_wal="0000000100000001000000FF", current_wal="000000010000000200000001",
+                    last_archived_time=NOW_UTC - datetime.timedelta(minutes=10))
+    assert hc.evaluate_wal_archive(late, NOW_UTC, 300)["value"]["segments_waiting"] == 1
+
+
+def test_repository_states():
+    stop = NOW_UTC.timestamp() - 3600
+    assert hc.evaluate_repository(None, None, NOW_UTC, 93600)["status"] == hc.UNKNOWN
+    assert hc.evaluate_repository("frende", stop, NOW_UTC, 93600)["status"] == hc.HEALTHY
+    assert hc.evaluate_repository("frende", stop, NOW_UTC, 1800)["status"] == hc.DEGRADED
+    assert hc.evaluate_repository("frende", None, NOW_UTC, 93600)["status"] == hc.DEGRADED
+    broken = hc.evaluate_repository("frende", None, NOW_UTC, 93600, error="pgbackrest info failed (exit 56)")
+    assert broken["status"] == hc.UNHEALTHY and "exit 56" in broken["message"]
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("wal_archive_max_age", "soon", "wal_archive_max_age"),
+    ("repository_max_age", "0s", "repository_max_age"),
+    ("repository_stanza", "bad stanza;", "not a pgBackRest stanza name"),
+])
+def test_wrong_repository_options_are_refused(key, value, words):
+    with pytest.raises(FrendeDbError, match=words):
+        hc.normalize_options({key: value})
