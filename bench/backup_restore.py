@@ -401,12 +401,17 @@ def main(argv=None):
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
     print_tables(results)
+    write_results(results, "backup_restore")
+    return 0
+
+
+def write_results(results, name):
+    """bench/results/<name>-<UTC time>.json; says where."""
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / ("backup_restore-%s.json" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+    path = out_dir / ("%s-%s.json" % (name, datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")))
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print("results: %s" % path)
-    return 0
 
 
 if __name__ == "__main__":

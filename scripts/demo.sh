@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# make demo: the main job on two disposable podman hosts.
-#   frende-demo-db   (group frende_db)   PostgreSQL 15, hardened by playbooks/setup.yml
-#   frende-demo-app  (group frende_app)  gets the CA and database.env
-# Then a backup, a restore drill and the health report.
+# make demo: the main job on three disposable podman hosts.
+#   frende-demo-db      (group frende_db)      PostgreSQL 15, hardened by playbooks/setup.yml
+#   frende-demo-backup  (group frende_backup)  the encrypted pgBackRest repository: WAL archive, backups
+#   frende-demo-app     (group frende_app)     gets the CA and database.env
+# Then backups (logical on the database host, physical off-host), both drills and the health report.
 # The hosts stay up for a look around (podman exec -it frende-demo-db bash);
 # `scripts/demo.sh down` removes them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 NETWORK=frende-demo
-HOSTS=(frende-demo-db frende-demo-app)
+HOSTS=(frende-demo-db frende-demo-backup frende-demo-app)
 DEMO=$ROOT/build/demo
 
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/podman/containers.conf}
@@ -39,9 +40,17 @@ if [ -z "${DB_APP_PASSWORD:-}" ]; then
   DB_APP_PASSWORD=$(cat "$DEMO/app-password")
 fi
 export DB_APP_PASSWORD
+# The repository's passphrase, the same way (build/demo/pgbackrest-cipher-pass).
+if [ -z "${FRENDE_DB_PGBACKREST_CIPHER_PASS:-}" ]; then
+  if [ ! -s "$DEMO/pgbackrest-cipher-pass" ]; then
+    (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(36))' >"$DEMO/pgbackrest-cipher-pass")
+  fi
+  FRENDE_DB_PGBACKREST_CIPHER_PASS=$(cat "$DEMO/pgbackrest-cipher-pass")
+fi
+export FRENDE_DB_PGBACKREST_CIPHER_PASS
 
 cat >"$DEMO/inventory/hosts.yml" <<YAML
-# Written by scripts/demo.sh: two disposable podman hosts.
+# Written by scripts/demo.sh: three disposable podman hosts.
 all:
   vars:
     ansible_connection: podman
@@ -49,6 +58,9 @@ all:
     frende_db:
       hosts:
         frende-demo-db:
+    frende_backup:
+      hosts:
+        frende-demo-backup:
     frende_app:
       hosts:
         frende-demo-app:
@@ -60,13 +72,16 @@ start=$SECONDS
 step "Starting the disposable hosts ${HOSTS[*]} on the podman network $NETWORK"
 bash scripts/podman/hosts.sh up "$NETWORK" "${HOSTS[@]}"
 
-step "playbooks/setup.yml: PostgreSQL 15, TLS, access rules, roles, backups, maintenance"
+step "playbooks/setup.yml: PostgreSQL 15, TLS, access rules, roles, backups, maintenance, WAL archiving to the backup host"
 ansible-playbook -i "$DEMO/inventory" playbooks/setup.yml
 
-step "playbooks/backup.yml: a backup, verified"
-ansible-playbook -i "$DEMO/inventory" playbooks/backup.yml
+step "playbooks/backup.yml: a logical backup on the database host and a full pgBackRest backup off-host, both verified"
+ansible-playbook -i "$DEMO/inventory" playbooks/backup.yml -e pgbackrest_type=full
 
-step "playbooks/drill.yml: restore the newest backup into a scratch database, against RTO/RPO"
+step "The repository on the backup host (the database host can add WAL to it, never remove any)"
+podman exec frende-demo-backup runuser -u pgbackrest -- pgbackrest --stanza=frende info
+
+step "playbooks/drill.yml: the logical drill on the database host, the physical one (backup + WAL) on the backup host"
 ansible-playbook -i "$DEMO/inventory" playbooks/drill.yml
 
 step "playbooks/health.yml: the health report"

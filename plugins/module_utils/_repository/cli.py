@@ -6,9 +6,11 @@
 Private to frende.db; standard library only; bin/frende-db calls ``main(argv)``.
 Actions: backup (pgBackRest full/diff/incr, then verify), verify, expire (the
 retention, on the backup host only), info, seal-wal (moves WAL from the ingest
-directory into the repository; ``--watch N`` repeats every N seconds). Started
-as root, every action but seal-wal becomes the repository's OS user first.
-Exit status: 0 success, 1 failure, 2 usage error, 143 terminated.
+directory into the repository; ``--watch N`` repeats every N seconds), drill
+(the physical restore drill, _repository/drill.py). Started as root, every
+action but seal-wal becomes the repository's OS user first.
+Exit status: 0 success, 1 failure, 2 usage error, 3 a drill that ran but missed
+a target, 143 terminated.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ import time
 
 from ansible_collections.frende.db.plugins.module_utils import _command as command
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
-from ansible_collections.frende.db.plugins.module_utils._repository import jobs, pgbackrest
+from ansible_collections.frende.db.plugins.module_utils._postgres import validate_identifier
+from ansible_collections.frende.db.plugins.module_utils._repository import drill, jobs, pgbackrest
+from ansible_collections.frende.db.plugins.module_utils._units import parse_duration
 
 PROG = "frende-db-repository"
-ACTIONS = ("backup", "verify", "expire", "info", "seal-wal")
+ACTIONS = ("backup", "verify", "expire", "info", "seal-wal", "drill")
+EXIT_MISSED = 3
 DEFAULT_LOG_FILE = "/var/log/frende/backup.log"
 # pgBackRest's stanza names: letters, digits, '-', '_' and '.'.
 _STANZA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -54,6 +59,13 @@ def build_parser():
                         help="seal-wal: OS user of the WAL ingest server (default pgbackrest-ingest)")
     parser.add_argument("--watch", default="0", metavar="SECONDS",
                         help="seal-wal: repeat every SECONDS (default 0: once)")
+    parser.add_argument("--database", help="drill: the database to check (default: the stanza's name)")
+    parser.add_argument("--pg-version", default="15", help="drill: PostgreSQL major version (default 15)")
+    parser.add_argument("--rto-target", default="30min", help="drill: longest acceptable restore (default 30min)")
+    parser.add_argument("--rpo-target", default="5min", help="drill: oldest acceptable last commit (default 5min)")
+    parser.add_argument("--scratch-dir", default="/var/lib/pgbackrest-drill",
+                        help="drill: where the scratch copy is restored (removed afterwards)")
+    parser.add_argument("--report-dir", default="/var/lib/frende-db/drills", help="drill: where reports go")
     parser.add_argument("--json", action="store_true", help="print one JSON result document")
     return parser
 
@@ -66,8 +78,15 @@ def _check(args):
         raise FrendeDbError("--stanza %r is not a stanza name: use letters, digits, '_', '-' or '.', at most "
                             "63 characters." % args.stanza)
     for flag, value in (("--repo-path", args.repo_path), ("--ingest-path", args.ingest_path),
-                        ("--log-file", args.log_file)):
+                        ("--log-file", args.log_file), ("--scratch-dir", args.scratch_dir),
+                        ("--report-dir", args.report_dir)):
         command.to_path(value, flag, absolute=True)
+    if args.database is not None:
+        validate_identifier(args.database, "--database")
+    command.to_int(args.pg_version, "--pg-version", 10, 99)
+    for flag, value in (("--rto-target", args.rto_target), ("--rpo-target", args.rpo_target)):
+        if parse_duration(value, flag) <= 0:
+            raise FrendeDbError("%s must be longer than zero, got %r." % (flag, value))
     return command.to_number(args.watch, "--watch", minimum=0, maximum=3600)
 
 
@@ -99,6 +118,15 @@ def run_action(args, log, watch):
         return jobs.verify(args.stanza, log)
     if args.action == "expire":
         return jobs.expire(args.stanza, log)
+    if args.action == "drill":
+        report = drill.run_drill(args.stanza, args.database or args.stanza, args.pg_version, args.scratch_dir,
+                                 args.report_dir, log, parse_duration(args.rto_target, "--rto-target"),
+                                 parse_duration(args.rpo_target, "--rpo-target"))
+        report["msg"] = ("physical drill %s: RTO %ss, RPO %ss%s" % (
+            "passed" if report["ok"] else "FAILED", report["rto_s"], report["rpo_s"],
+            "" if report["ok"] else " (%s)" % "; ".join(
+                ([report["error"]] if report.get("error") else []) + report["missed"] + report["problems"])))
+        return report
     entry = pgbackrest.info(args.stanza)
     code, message = pgbackrest.status(entry)
     return dict(status=code, status_message=message, backups=pgbackrest.backups(entry),
@@ -140,6 +168,10 @@ def main(argv, out=None, err=None, run_as_owner=False):
         err.write("%s: %s\n" % (PROG, exc))
         return 1
     result["action"] = args.action
+    if args.action == "drill" and not result.get("ok"):
+        (out if args.json else err).write((json.dumps(result, indent=2, sort_keys=True, default=str)
+                                           if args.json else "%s: %s" % (PROG, result["msg"])) + "\n")
+        return 1 if result.get("error") else EXIT_MISSED
     out.write((json.dumps(result, indent=2, sort_keys=True, default=str) if args.json else result.get("msg", ""))
               + "\n")
     return 0

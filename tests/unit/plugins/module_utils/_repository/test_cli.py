@@ -45,3 +45,17 @@ def test_seal_once_moves_wal_and_logs_one_line(tmp_path):
     assert (repo / wal.relative_to(ingest)).read_bytes() == b"x"
     lines = log.read_text().splitlines()
     assert len(lines) == 1 and "action=seal-wal event=sealed files=1" in lines[0]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--action", "drill", "--stanza", "frende", "--rto-target", "soon"], "--rto-target"),
+    (["--action", "drill", "--stanza", "frende", "--rpo-target", "0s"], "--rpo-target must be longer than zero"),
+    (["--action", "drill", "--stanza", "frende", "--database", "x;drop"], "--database"),
+    (["--action", "drill", "--stanza", "frende", "--pg-version", "fifteen"], "--pg-version"),
+    (["--action", "drill", "--stanza", "frende", "--scratch-dir", "tmp"], "--scratch-dir"),
+])
+def test_wrong_drill_input_fails_before_anything_runs(tmp_path, argv, words):
+    log = tmp_path / "backup.log"
+    code, _, err = run(argv + ["--log-file", str(log), "--owner", "root"])
+    assert code == 1 and words in err
+    assert words in log.read_text()

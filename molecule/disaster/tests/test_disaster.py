@@ -1,0 +1,208 @@
+"""The loss of the database host, on real hosts: archive, destroy, recover to a point in time and to the latest
+point, and a database host that tries to destroy the repository's history.
+
+The tests run in file order and build on each other (one set of hosts, as in production).
+"""
+
+import json
+import re
+import subprocess
+import time
+
+import pytest
+
+from frende_hosts import PODMAN_ENV, app_psql, playbook, psql_postgres, recap, sh
+
+BACKUP = "frende-backup"
+DB = "frende-db"
+NETWORK = "frende-test-disaster"
+IMAGE = "localhost/frende-test-base:bookworm"
+ARCHIVE_TIMEOUT_S = 15  # molecule.yml sets frende_db_archive_timeout: 15s
+STATE = {}
+
+
+def repository(*args, check=True):
+    return sh(BACKUP, "/usr/local/bin/frende-db-repository " + " ".join(args), check=check)
+
+
+def info():
+    return json.loads(repository("--action", "info", "--stanza", "frende", "--json").stdout)
+
+
+def repository_files():
+    """{path: sha256} of every file in the repository."""
+    out = sh(BACKUP, "cd /var/lib/pgbackrest && find . -type f -print0 | xargs -0 sha256sum").stdout
+    return dict((path, digest) for digest, path in (line.split(None, 1) for line in out.splitlines()))
+
+
+def holding(host, secret, paths):
+    """Files under ``paths`` on ``host`` that hold ``secret`` (which travels on stdin, not a command line)."""
+    # The pattern goes in a file under /run (not searched), so grep's own command line does not hold it.
+    script = ("umask 077; read -r SECRET; printf '%%s\\n' \"$SECRET\" > /run/frende-pattern; "
+              "grep -rlsF -f /run/frende-pattern %s 2>/dev/null; rm -f /run/frende-pattern" % paths)
+    proc = subprocess.run(["podman", "exec", "-i", host, "/bin/sh", "-c", script], input=secret + "\n",
+                          capture_output=True, text=True, env=PODMAN_ENV, timeout=300, check=False)
+    return [line for line in proc.stdout.splitlines() if not line.startswith("/proc/self")]
+
+
+def rows(where="true"):
+    return int(psql_postgres("SELECT count(*) FROM recovery_probe WHERE %s;" % where).stdout.strip())
+
+
+def insert(first, last):
+    psql_postgres("SET ROLE frende_owner; INSERT INTO recovery_probe (id) SELECT generate_series(%d, %d);"
+                  % (first, last))
+
+
+def recover(*extra, env=None):
+    return playbook("recover.yml", *extra, env=env)
+
+
+def new_empty_host():
+    """The lost host's name on a new, empty machine: the base image, nothing installed."""
+    subprocess.run(["podman", "rm", "-f", DB], env=PODMAN_ENV, check=True, capture_output=True)
+    subprocess.run(["podman", "run", "-d", "--name", DB, "--hostname", DB, "--network", NETWORK, "--systemd",
+                    "always", IMAGE, "/sbin/init"], env=PODMAN_ENV, check=True, capture_output=True)
+    sh(DB, "systemctl is-system-running --wait || true")
+
+
+def test_a_full_backup_is_taken_verified_and_logged_on_the_backup_host():
+    psql_postgres("SET ROLE frende_owner; CREATE TABLE recovery_probe (id int PRIMARY KEY, "
+                  "at timestamptz NOT NULL DEFAULT clock_timestamp()); GRANT SELECT ON recovery_probe TO frende_app;")
+    repository("--action", "backup", "--type", "full", "--stanza", "frende")
+    backups = info()["backups"]
+    assert [b["type"] for b in backups] == ["full"]
+    log = sh(BACKUP, "cat /var/log/frende/backup.log").stdout
+    assert re.search(r"action=backup event=finished stanza=frende type=full label=\S+F ", log)
+    assert "action=verify event=verified stanza=frende" in log
+    # The passphrase is in the backup host's config only: not on the database host, not in any log.
+    secret = sh(BACKUP, "sed -n 's/^repo1-cipher-pass=//p' /etc/pgbackrest/pgbackrest.conf").stdout.strip()
+    assert len(secret) >= 20
+    STATE["secret"] = secret
+    for host, paths in ((DB, "/etc /var/log /var/lib/postgresql /var/spool/pgbackrest /root /tmp"),
+                        (BACKUP, "/var/log /var/lib/pgbackrest /var/lib/pgbackrest-ingest /root /tmp")):
+        found = holding(host, secret, paths)
+        assert found == [], (host, found)
+    # ...and on the database host, no process's command line or environment either.
+    assert holding(DB, secret, "/proc/[0-9]*/cmdline /proc/[0-9]*/environ") == []
+
+
+def test_the_database_host_cannot_remove_or_replace_the_repository_history():
+    sh(DB, "runuser -u postgres -- psql -XAtqc 'SELECT pg_switch_wal()'")
+    time.sleep(5)
+    before = repository_files()
+    sealed = sorted(p for p in before if re.search(r"/0000000100000000/[0-9A-F]{24}-", p))
+    assert sealed, before
+    first = sealed[0].rsplit("/", 1)[1][:24]
+    attempts = {
+        "expire": "pgbackrest --stanza=frende expire",
+        "stanza-delete": "pgbackrest --stanza=frende stop && pgbackrest --stanza=frende stanza-delete --force; "
+                         "rc=$?; pgbackrest --stanza=frende start; exit $rc",
+        "write into the repository": "cp $(ls -1 /var/lib/postgresql/15/main/pg_wal/0000000* | tail -1) /tmp/%s && "
+                                     "pgbackrest --stanza=frende --repo1-path=/var/lib/pgbackrest "
+                                     "--no-archive-async archive-push /tmp/%s" % (first, first),
+        "delete through the repository path": "pgbackrest --stanza=frende --repo1-path=/var/lib/pgbackrest "
+                                              "stop && pgbackrest --stanza=frende --repo1-path=/var/lib/pgbackrest "
+                                              "stanza-delete --force; rc=$?; pgbackrest --stanza=frende start; "
+                                              "exit $rc",
+    }
+    # Root on the database host runs pgBackRest as postgres, who holds the host's key (pgBackRest refuses a key
+    # that root does not own alone), so each attempt runs as postgres: everything root could send.
+    for name, script in attempts.items():
+        proc = sh(DB, script, check=False, user="postgres")
+        assert proc.returncode != 0, "%s succeeded from the database host:\n%s" % (name, proc.stdout + proc.stderr)
+    # A forged second copy of a sealed segment through the ingest: accepted there, refused by the sealer.
+    forged = sh(DB, "pgbackrest --stanza=frende --no-archive-async archive-push /tmp/%s" % first, check=False,
+                user="postgres")
+    assert forged.returncode == 0, forged.stderr
+    time.sleep(6)
+    after = repository_files()
+    changed = [p for p in before if after.get(p) != before[p]]
+    assert changed == [], changed
+    assert [p for p in after if first in p] == [p for p in before if first in p]
+    log = sh(BACKUP, "cat /var/log/frende/backup.log").stdout
+    assert re.search(r"WARNING action=seal-wal event=refused file=\S*%s" % first, log), log
+    assert info()["status"] == 0
+
+
+@pytest.mark.parametrize("extra, env, words", [
+    (["-e", "recover_target_time='2026-13-01 10:00:00+00'"], None, "not a valid time"),
+    (["-e", "recover_target_time='2026-12-01 10:00:00'"], None, "without a zone"),
+    (["-e", "recover_target_time='2999-01-01 00:00:00+00'"], None, "in the future"),
+    (["-e", "recover_target_time='2001-01-01 00:00:00+00'"], None, "before the end of the oldest backup"),
+    ([], {"FRENDE_DB_PGBACKREST_CIPHER_PASS": "not-the-passphrase-of-this-repository"}, "cannot be read"),
+    ([], None, "holds the databases frende"),
+    (["-e", "recover_overwrite=maybe"], None, "recover_overwrite true or false"),
+])
+def test_bad_recovery_input_is_refused_before_any_change(extra, env, words):
+    count = rows()
+    proc = recover(*extra, env=env)
+    assert proc.returncode != 0
+    assert words in proc.stdout, proc.stdout[-3000:]
+    assert all(stats.get("changed", 0) == 0 for stats in recap(proc.stdout).values()), proc.stdout[-3000:]
+    assert rows() == count and sh(DB, "systemctl is-active postgresql@15-main").stdout.strip() == "active"
+
+
+def test_the_lost_host_is_recovered_to_a_point_in_time():
+    insert(1, 100)
+    time.sleep(2)
+    STATE["target"] = psql_postgres("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
+                                    "'YYYY-MM-DD HH24:MI:SS.US') || '+00';").stdout.strip()
+    time.sleep(2)
+    insert(101, 200)
+    time.sleep(ARCHIVE_TIMEOUT_S + 30)
+    insert(201, 210)  # moments before the loss: may or may not be archived
+    STATE["lost_at"] = time.time()
+    new_empty_host()
+    proc = recover("-e", "recover_target_time='%s'" % STATE["target"])
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert (rows("id <= 100"), rows("id > 100")) == (100, 0)
+
+
+def test_recovering_again_to_the_latest_point_has_every_row_archived_before_the_loss():
+    refused = recover("-e", "recover_target_timeline=current")
+    assert refused.returncode != 0 and "holds the databases frende" in refused.stdout
+    proc = recover("-e", "recover_overwrite=true", "-e", "recover_target_timeline=current")
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert rows("id <= 200") == 200
+    newest = float(psql_postgres("SELECT extract(epoch FROM max(at)) FROM recovery_probe;").stdout.strip())
+    rpo = STATE["lost_at"] - newest
+    print("achieved RPO: %.1f s (archive_timeout %d s)" % (rpo, ARCHIVE_TIMEOUT_S))
+    assert rpo <= ARCHIVE_TIMEOUT_S + 30
+    assert "kept in /var/lib/postgresql/15/main.before-recover-" in proc.stdout
+    # recover.yml ends with the health report: archiving and the repository as seen from the new host.
+    assert "healthy | wal_archive" in proc.stdout and "healthy | repository" in proc.stdout, proc.stdout[-4000:]
+
+
+def test_the_application_connects_with_verify_full_and_setup_reports_no_change():
+    proc = app_psql("SELECT count(*) FROM recovery_probe WHERE id <= 200")
+    assert proc.returncode == 0 and proc.stdout.strip() == "200", proc.stderr
+    again = playbook("setup.yml", "--diff", "-v")
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert STATE["secret"] not in again.stdout + again.stderr
+    assert all(stats.get("changed", 0) == 0 for stats in recap(again.stdout).values()), again.stdout[-5000:]
+
+
+def test_the_physical_drill_restores_checks_and_times_the_newest_backup_on_the_backup_host():
+    insert(1001, 1100)
+    # Wait until the segment holding those rows is archived (archive_timeout forces it) and sealed.
+    wal = psql_postgres("SELECT pg_walfile_name(pg_current_wal_lsn());").stdout.strip()
+    deadline = time.time() + 2 * ARCHIVE_TIMEOUT_S + 60
+    while psql_postgres("SELECT coalesce(last_archived_wal, '') >= '%s' FROM pg_stat_archiver;" % wal
+                        ).stdout.strip() != "t":
+        assert time.time() < deadline, "WAL %s was not archived within %ds" % (wal, 2 * ARCHIVE_TIMEOUT_S + 60)
+        time.sleep(2)
+    time.sleep(2 * 2 + 1)  # the sealer runs every 2 s
+    proc = playbook("drill.yml", "--limit", BACKUP)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    name = sh(BACKUP, "ls -1t /var/lib/frende-db/drills/ | head -1").stdout.strip()
+    report = json.loads(sh(BACKUP, "cat /var/lib/frende-db/drills/%s" % name).stdout)
+    assert {"rto_s", "rpo_s", "target_time", "ok"} <= set(report)
+    assert report["ok"] is True and report["kind"] == "physical", report
+    assert report["indexes_checked"] > 0
+    probe = [t for t in report["tables"] if t["table"] == "public.recovery_probe"]
+    assert probe and probe[0]["rows"] == rows(), report  # every row archived before the drill
+    print("physical drill: RTO %ss, RPO %ss" % (report["rto_s"], report["rpo_s"]))
+    assert sh(BACKUP, "ls -A /var/lib/pgbackrest-drill").stdout.strip() == ""  # scratch removed
+    log = sh(BACKUP, "cat /var/log/frende/backup.log").stdout
+    assert re.search(r"INFO action=drill event=passed stanza=frende .* ok=yes", log), log[-2000:]
