@@ -251,8 +251,8 @@ def main(argv=None):
     r = results["rpo"]
     print()
     print("RPO (archive_timeout %ds): newest commit recovered %.1f s before the loss (%.1f s before the last "
-          "commit made); recovery took %.1f s" % (ARCHIVE_TIMEOUT_S, r["rpo_s"], r["rpo_vs_last_commit_s"],
-                                                 r["recovery_s"]))
+          "commit made); recovery took %.1f s"
+          % (ARCHIVE_TIMEOUT_S, r["rpo_s"], r["rpo_vs_last_commit_s"], r["recovery_s"]))
     print("targets: recovery <= %.1fx baseline restore: %s; RPO <= %ds: %s" % (
         TARGETS["recovery_vs_baseline_restore"], "met" if results["targets"]["recovery_vs_baseline_restore"]["met"]
         else "MISSED", TARGETS["rpo_s"], "met" if results["targets"]["rpo_s"]["met"] else "MISSED"))

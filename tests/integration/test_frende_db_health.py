@@ -471,7 +471,7 @@ def test_wal_archive_follows_pg_stat_archiver_of_an_archiving_server(tmp_path, b
         server._run("pg_ctl", "-D", str(server.data), "-l", str(server.log), "-w", "-t", "60", "restart")
         server.sql("CREATE TABLE t AS SELECT generate_series(1, 1000) AS x")
         server.sql("SELECT pg_switch_wal()")
-        for _ in range(100):
+        for _attempt in range(100):
             if server.sql("SELECT archived_count FROM pg_stat_archiver")[0][0] > 0:
                 break
             time.sleep(0.1)
@@ -481,7 +481,7 @@ def test_wal_archive_follows_pg_stat_archiver_of_an_archiving_server(tmp_path, b
         status.unlink()
         server.sql("INSERT INTO t SELECT generate_series(1, 1000)")
         server.sql("SELECT pg_switch_wal()")
-        for _ in range(100):
+        for _attempt in range(100):
             if server.sql("SELECT failed_count FROM pg_stat_archiver")[0][0] > 0:
                 break
             time.sleep(0.1)

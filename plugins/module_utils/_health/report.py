@@ -228,7 +228,6 @@ class HealthCollector:
                                  "The backup directory %s is not readable here: %s." % (backup_dir, exc))
         return hc.evaluate_backup(newest, self.now, self.options["max_backup_age"], backup_dir)
 
-
     def check_wal_archive(self):
         archiver = self.db.query_one(_ARCHIVER_SQL)
         return hc.evaluate_wal_archive(archiver, self.now, self.options["wal_archive_max_age"])

@@ -107,8 +107,8 @@ class ScratchServer:
                                "-h", self.socket_dir, "-p", str(self.port), "-U", "postgres", "-d", database,
                                "-F", "\t", "-c", sql], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise FrendeDbError("The check %r on the restored copy failed: %s" % (sql.split()[0],
-                                                                                 proc.stderr.strip()))
+            raise FrendeDbError("The check %r on the restored copy failed: %s"
+                                % (sql.split()[0], proc.stderr.strip()))
         return [line.split("\t") for line in proc.stdout.splitlines() if line]
 
     def wait_promoted(self, timeout):

@@ -21,7 +21,7 @@ def run(argv):
 ])
 def test_wrong_input_fails_with_a_message_and_logs_it(tmp_path, argv, words):
     log = tmp_path / "backup.log"
-    code, _, err = run(argv + ["--log-file", str(log)])
+    code, _out, err = run(argv + ["--log-file", str(log)])
     assert code == 1
     assert words in err
     assert words in log.read_text() and " ERROR " in log.read_text()
@@ -56,6 +56,6 @@ def test_seal_once_moves_wal_and_logs_one_line(tmp_path):
 ])
 def test_wrong_drill_input_fails_before_anything_runs(tmp_path, argv, words):
     log = tmp_path / "backup.log"
-    code, _, err = run(argv + ["--log-file", str(log), "--owner", "root"])
+    code, _out, err = run(argv + ["--log-file", str(log), "--owner", "root"])
     assert code == 1 and words in err
     assert words in log.read_text()
