@@ -122,8 +122,9 @@ def run_action(args, log, watch):
         report = drill.run_drill(args.stanza, args.database or args.stanza, args.pg_version, args.scratch_dir,
                                  args.report_dir, log, parse_duration(args.rto_target, "--rto-target"),
                                  parse_duration(args.rpo_target, "--rpo-target"))
-        report["msg"] = ("physical drill %s: RTO %ss, RPO %ss%s" % (
-            "passed" if report["ok"] else "FAILED", report["rto_s"], report["rpo_s"],
+        rpo = "%ss" % report["rpo_s"] if report["rpo_s"] is not None else "not measured (no commit replayed)"
+        report["msg"] = ("physical drill %s: RTO %ss, RPO %s%s" % (
+            "passed" if report["ok"] else "FAILED", report["rto_s"], rpo,
             "" if report["ok"] else " (%s)" % "; ".join(
                 ([report["error"]] if report.get("error") else []) + report["missed"] + report["problems"])))
         return report
