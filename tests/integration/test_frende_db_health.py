@@ -455,6 +455,14 @@ def test_failed_auth_is_unknown_not_zero_when_the_log_is_not_english(pg, backups
     assert "lc_messages = 'C'" in entry["message"]
 
 
+def archiver_counts(server, column):
+    """Wait (up to 10 s) until pg_stat_archiver's ``column`` has counted something."""
+    for _attempt in range(100):
+        if server.sql("SELECT %s FROM pg_stat_archiver" % column)[0][0] > 0:
+            return
+        time.sleep(0.1)
+
+
 def test_wal_archive_follows_pg_stat_archiver_of_an_archiving_server(tmp_path, backups):
     """A server that archives (cp into a directory), then one whose archive_command fails."""
     server = PgServer().start()
@@ -471,20 +479,14 @@ def test_wal_archive_follows_pg_stat_archiver_of_an_archiving_server(tmp_path, b
         server._run("pg_ctl", "-D", str(server.data), "-l", str(server.log), "-w", "-t", "60", "restart")
         server.sql("CREATE TABLE t AS SELECT generate_series(1, 1000) AS x")
         server.sql("SELECT pg_switch_wal()")
-        for _attempt in range(100):
-            if server.sql("SELECT archived_count FROM pg_stat_archiver")[0][0] > 0:
-                break
-            time.sleep(0.1)
+        archiver_counts(server, "archived_count")
         healthy = by_name(run_module(MODULE, args(server, backups)))["wal_archive"]
         assert healthy["status"] == "healthy", healthy
         assert healthy["value"]["last_archived_wal"] and healthy["value"]["segments_waiting"] == 0
         status.unlink()
         server.sql("INSERT INTO t SELECT generate_series(1, 1000)")
         server.sql("SELECT pg_switch_wal()")
-        for _attempt in range(100):
-            if server.sql("SELECT failed_count FROM pg_stat_archiver")[0][0] > 0:
-                break
-            time.sleep(0.1)
+        archiver_counts(server, "failed_count")
         failing = run_module(MODULE, args(server, backups, fail_on="never"))
         entry = by_name(failing)["wal_archive"]
         assert entry["status"] == "unhealthy" and "WAL archiving is failing" in entry["message"], entry
