@@ -75,17 +75,32 @@ def test_the_live_file_is_never_the_candidate_even_for_a_moment(cluster, tmp_pat
     assert cluster.psql("SELECT count(*) FROM pg_hba_file_rules") == rules
 
 
-def test_a_killed_check_leaves_the_live_file_alone_and_the_next_one_cleans_up(cluster, tmp_path):
+def scratch_dirs():
+    return list(Path("/tmp").glob("frende-db-hba-check.*"))
+
+
+def killed_during_initdb():
+    """initdb's bootstrap and single-user backends hold data/postmaster.pid before pg_ctl starts a server."""
+    return [d for d in scratch_dirs() if (d / "data" / "postmaster.pid").exists() and not (d / "server.log").exists()]
+
+
+def killed_with_a_server():
+    return [d for d in scratch_dirs() if (d / "data" / "postmaster.pid").exists() and (d / "server.log").exists()]
+
+
+@pytest.mark.parametrize("moment", [killed_during_initdb, killed_with_a_server], ids=["initdb", "server"])
+def test_a_killed_check_leaves_the_live_file_alone_and_the_next_one_cleans_up(cluster, tmp_path, moment):
     live = LIVE.read_bytes()
     candidate = tmp_path / "candidate"
     candidate.write_text(GOOD)
     proc = subprocess.Popen(["sh", str(CHECK), VERSION, CLUSTER, str(candidate)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not list(Path("/tmp").glob("frende-db-hba-check.*/data/postmaster.pid")):
-        time.sleep(0.01)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not moment():
+        time.sleep(0.005)
+    assert moment(), "the check never reached the moment to kill it at"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert LIVE.read_bytes() == live
     assert check(tmp_path, GOOD).returncode == 0
-    assert not list(Path("/tmp").glob("frende-db-hba-check.*")), "the next check did not remove what the killed one left"
+    assert not scratch_dirs(), "the next check did not remove what the killed one left"
