@@ -75,11 +75,14 @@ bash scripts/podman/hosts.sh up "$NETWORK" "${HOSTS[@]}"
 step "playbooks/setup.yml: PostgreSQL 15, TLS, access rules, roles, backups, maintenance, WAL archiving to the backup host"
 ansible-playbook -i "$DEMO/inventory" playbooks/setup.yml
 
-step "playbooks/backup.yml: a logical backup on the database host and a full pgBackRest backup off-host, both verified"
+step "playbooks/backup.yml: a logical backup on the database host and a full pgBackRest backup off-host, both verified; the backup host copies the logical set"
 ansible-playbook -i "$DEMO/inventory" playbooks/backup.yml -e pgbackrest_type=full
 
 step "The repository on the backup host (the database host can add WAL to it, never remove any)"
 podman exec frende-demo-backup runuser -u pgbackrest -- pgbackrest --stanza=frende info
+
+step "The copy of the nightly logical set on the backup host (the database host can neither change nor remove it)"
+podman exec frende-demo-backup frende-db-backup --action list --owner pgbackrest --backup-dir /var/backups/frende/hosts/frende-demo-db
 
 step "playbooks/drill.yml: the logical drill on the database host, the physical one (backup + WAL) on the backup host"
 ansible-playbook -i "$DEMO/inventory" playbooks/drill.yml

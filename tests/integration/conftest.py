@@ -8,7 +8,6 @@ helpers (SCRAM, the backup catalog) to check what the modules did.
 from __future__ import annotations
 
 import os
-import pwd
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 import subprocess
 import time
 
+from tests.support.backup_helpers import open_for_postgres
 from tests.support.pgserver import PgServer, free_port
 from tests.support.playbook import collection_path
 
@@ -38,15 +38,7 @@ def tmp_path_for_the_database_user(request):
     /var/log/frende do on a database host. Files a test puts there stay root's unless it hands them over."""
     if os.geteuid() != 0 or "tmp_path" not in request.fixturenames:
         return
-    tmp_path = request.getfixturevalue("tmp_path")
-    entry = pwd.getpwnam("postgres")
-    os.chown(tmp_path, entry.pw_uid, entry.pw_gid)
-    for parent in Path(tmp_path).parents:
-        if str(parent) in ("/", "/tmp"):
-            break
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            os.chmod(parent, (mode & 0o7777) | 0o011)
+    open_for_postgres(request.getfixturevalue("tmp_path"))
 
 
 class DebianCluster:

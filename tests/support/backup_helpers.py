@@ -146,6 +146,19 @@ def give_to_postgres(path):
     return path
 
 
+def open_for_postgres(path):
+    """Hand ``path`` to postgres and let postgres through its parents (up to /tmp), as /var/backups and
+    /var/log/frende let the database user through on a database host."""
+    give_to_postgres(path)
+    for parent in Path(path).parents:
+        if str(parent) in ("/", "/tmp"):
+            break
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(parent, (mode & 0o7777) | 0o011)
+    return path
+
+
 def postgres_dir(path):
     """A directory made by the test and handed to postgres, as the role prepares the backup directory."""
     Path(path).mkdir(mode=0o700)

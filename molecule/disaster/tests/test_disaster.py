@@ -18,6 +18,8 @@ DB = "frende-db"
 NETWORK = "frende-test-disaster"
 IMAGE = "localhost/frende-test-base:bookworm"
 ARCHIVE_TIMEOUT_S = 15  # molecule.yml sets frende_db_archive_timeout: 15s
+HOSTS = "/var/backups/frende/hosts"
+COPIES = "%s/%s" % (HOSTS, DB)
 STATE = {}
 
 
@@ -143,14 +145,50 @@ def test_bad_recovery_input_is_refused_before_any_change(extra, env, words):
     assert rows() == count and sh(DB, "systemctl is-active postgresql@15-main").stdout.strip() == "active"
 
 
-def test_the_lost_host_is_recovered_to_a_point_in_time():
+def test_rows_are_written_before_and_after_a_moment_t():
     insert(1, 100)
     time.sleep(2)
     STATE["target"] = psql_postgres("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', "
                                     "'YYYY-MM-DD HH24:MI:SS.US') || '+00';").stdout.strip()
     time.sleep(2)
     insert(101, 200)
-    time.sleep(ARCHIVE_TIMEOUT_S + 30)
+    STATE["written_at"] = time.time()
+
+
+def test_the_nightly_logical_set_is_copied_to_the_backup_host_out_of_the_database_hosts_reach():
+    proc = playbook("backup.yml")  # the logical set here, then the backup host's backup and its copy of the set
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    names = sh(BACKUP, "ls -1 %s" % COPIES).stdout.split()
+    sets = [n[:-len(".manifest.json")] for n in names if n.endswith(".manifest.json")]
+    assert len(sets) == 1, names
+    STATE["set"] = name = sets[0]
+    for suffix in (".dump.zst", ".globals.sql.zst", ".manifest.json"):
+        assert (sh(BACKUP, "sha256sum < %s/%s%s" % (COPIES, name, suffix)).stdout
+                == sh(DB, "sha256sum < /var/backups/frende/database/%s%s" % (name, suffix)).stdout)
+    before = sh(BACKUP, "cd %s && sha256sum * | sort" % COPIES).stdout
+    # As root on the database host, through the one server of the backup host that admits it (the WAL ingest).
+    # The same channel reads the (encrypted) repository: the attempts below reach the server.
+    control = sh(DB, "pgbackrest --stanza=frende repo-ls", user="postgres")
+    assert "backup" in control.stdout.split(), control.stdout
+    attempts = {
+        "list the copies": "pgbackrest --stanza=frende --repo1-path=%s repo-ls --recurse" % HOSTS,
+        "remove a copy": "pgbackrest --stanza=frende --repo1-path=%s repo-rm %s.manifest.json" % (COPIES, name),
+        "remove the copies": "pgbackrest --stanza=frende --repo1-path=%s repo-rm --recurse %s" % (HOSTS, DB),
+    }
+    for what, script in attempts.items():
+        attempt = sh(DB, script, check=False, user="postgres")
+        assert attempt.returncode != 0, "%s succeeded from the database host:\n%s" % (what, attempt.stdout)
+    # A set rewritten on the database host is not copied over the copy.
+    sh(DB, "cd /var/backups/frende/database && printf forged > %s.dump.zst" % name)
+    again = sh(BACKUP, "frende-db-repository --action copy-sets --stanza frende --to-dir %s --json" % COPIES)
+    assert json.loads(again.stdout)["copied"] == []
+    assert sh(BACKUP, "cd %s && sha256sum * | sort" % COPIES).stdout == before
+    log = sh(BACKUP, "cat /var/log/frende/backup.log").stdout
+    assert re.search(r"action=copy-sets event=copied stanza=frende backup=%s " % name, log), log
+
+
+def test_the_lost_host_is_recovered_to_a_point_in_time():
+    time.sleep(max(0.0, STATE["written_at"] + ARCHIVE_TIMEOUT_S + 30 - time.time()))
     insert(201, 210)  # moments before the loss: may or may not be archived
     STATE["lost_at"] = time.time()
     new_empty_host()
@@ -181,6 +219,19 @@ def test_the_application_connects_with_verify_full_and_setup_reports_no_change()
     assert again.returncode == 0, again.stdout[-3000:]
     assert STATE["secret"] not in again.stdout + again.stderr
     assert all(stats.get("changed", 0) == 0 for stats in recap(again.stdout).values()), again.stdout[-5000:]
+
+
+def test_a_restore_on_the_new_host_takes_the_newest_logical_set_from_the_backup_host():
+    assert sh(DB, "ls /var/backups/frende/database/ 2>/dev/null | grep -c manifest || true").stdout.strip() == "0"
+    dry = playbook("restore.yml", "-e", "backup_file=latest", "--check")
+    assert dry.returncode == 0 and "Would bring %s from the backup host" % STATE["set"] in dry.stdout, dry.stdout[-3000:]
+    assert sh(DB, "ls /var/backups/frende/database/ 2>/dev/null | grep -c manifest || true").stdout.strip() == "0"
+    proc = playbook("restore.yml", "-e", "backup_file=latest")
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert "%s was brought from the backup host %s" % (STATE["set"], BACKUP) in proc.stdout
+    assert "Restored %s into frende" % STATE["set"] in proc.stdout, proc.stdout[-3000:]
+    assert (rows("id <= 200"), rows("id > 200")) == (200, 0)  # the set was taken before rows 201-210
+    assert sh(BACKUP, "ls /var/tmp | grep -c frende-db-restore || true").stdout.strip() == "0"
 
 
 def test_the_physical_drill_restores_checks_and_times_the_newest_backup_on_the_backup_host():

@@ -7,8 +7,10 @@ Private to frende.db; standard library only; bin/frende-db calls ``main(argv)``.
 Actions: backup (pgBackRest full/diff/incr, then verify), verify, expire (the
 retention, on the backup host only), info, seal-wal (moves WAL from the ingest
 directory into the repository; ``--watch N`` repeats every N seconds), drill
-(the physical restore drill, _repository/drill.py). Started as root, every
-action but seal-wal becomes the repository's OS user first.
+(the physical restore drill, _repository/drill.py), copy-sets (pulls the
+database host's new logical sets, _repository/logical_copy.py, then applies
+their retention here). Started as root, every action but seal-wal becomes the
+repository's OS user first.
 Exit status: 0 success, 1 failure, 2 usage error, 3 a drill that ran but missed
 a target, 143 terminated.
 """
@@ -25,13 +27,15 @@ import time
 from ansible_collections.frende.db.plugins.module_utils import _command as command
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._postgres import validate_identifier
-from ansible_collections.frende.db.plugins.module_utils._repository import drill, jobs, pgbackrest
+from ansible_collections.frende.db.plugins.module_utils._backup import engine as backup_engine
+from ansible_collections.frende.db.plugins.module_utils._repository import drill, jobs, logical_copy, pgbackrest
 from ansible_collections.frende.db.plugins.module_utils._units import parse_duration
 
 PROG = "frende-db-repository"
-ACTIONS = ("backup", "verify", "expire", "info", "seal-wal", "drill")
+ACTIONS = ("backup", "verify", "expire", "info", "seal-wal", "drill", "copy-sets")
 EXIT_MISSED = 3
 DEFAULT_LOG_FILE = "/var/log/frende/backup.log"
+DEFAULT_COPY_CONFIG = "/etc/pgbackrest/frende-db-copy.conf"
 # pgBackRest's stanza names: letters, digits, '-', '_' and '.'.
 _STANZA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -44,7 +48,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog=PROG, description="Physical backups in the pgBackRest repository on the backup host: backup (then "
                                "verify), verify, expire, info, and seal-wal (WAL from the database hosts into the "
-                               "repository, never replacing what is there).",
+                               "repository, never replacing what is there), drill, and copy-sets (the "
+                               "database host's new logical sets to this host).",
         epilog="Exit status: 0 success, 1 failure, 2 usage error, 143 terminated.")
     parser.add_argument("--action", required=True, choices=ACTIONS)
     parser.add_argument("--stanza", help="the stanza (the database's name, frende_db_name)")
@@ -66,6 +71,14 @@ def build_parser():
     parser.add_argument("--scratch-dir", default="/var/lib/pgbackrest-drill",
                         help="drill: where the scratch copy is restored (removed afterwards)")
     parser.add_argument("--report-dir", default="/var/lib/frende-db/drills", help="drill: where reports go")
+    parser.add_argument("--copy-config", default=DEFAULT_COPY_CONFIG,
+                        help="copy-sets: pgBackRest config with one section per stanza that reaches its database "
+                             "host (default %s)" % DEFAULT_COPY_CONFIG)
+    parser.add_argument("--to-dir", help="copy-sets: where this host keeps the copies, "
+                                         "/var/backups/frende/hosts/<database host>")
+    parser.add_argument("--retention-days", default="30", help="copy-sets: copies older than this go (default 30)")
+    parser.add_argument("--keep-min", default="7",
+                        help="copy-sets: the newest copies kept whatever their age (default 7)")
     parser.add_argument("--json", action="store_true", help="print one JSON result document")
     return parser
 
@@ -77,10 +90,17 @@ def _check(args):
     if args.stanza is not None and not _STANZA.match(args.stanza):
         raise FrendeDbError("--stanza %r is not a stanza name: use letters, digits, '_', '-' or '.', at most "
                             "63 characters." % args.stanza)
+    if args.action == "copy-sets" and not args.to_dir:
+        raise FrendeDbError("--to-dir is required for --action copy-sets: give the directory of this database "
+                            "host's copies, /var/backups/frende/hosts/<inventory name>.")
     for flag, value in (("--repo-path", args.repo_path), ("--ingest-path", args.ingest_path),
                         ("--log-file", args.log_file), ("--scratch-dir", args.scratch_dir),
-                        ("--report-dir", args.report_dir)):
-        command.to_path(value, flag, absolute=True)
+                        ("--report-dir", args.report_dir), ("--copy-config", args.copy_config),
+                        ("--to-dir", args.to_dir)):
+        if value is not None:
+            command.to_path(value, flag, absolute=True)
+    args.retention_days = command.to_int(args.retention_days, "--retention-days", 1, 36500)
+    args.keep_min = command.to_int(args.keep_min, "--keep-min", 1, 10000)
     if args.database is not None:
         validate_identifier(args.database, "--database")
     command.to_int(args.pg_version, "--pg-version", 10, 99)
@@ -109,9 +129,29 @@ def _seal(args, log, watch):
         time.sleep(watch)
 
 
+def _copy_sets(args, log):
+    database = args.database or args.stanza
+    failure = None
+    try:
+        result = logical_copy.copy_sets(args.stanza, args.to_dir, log, config=args.copy_config, database=database)
+    except FrendeDbError as exc:
+        failure = exc
+    # The copies' retention runs here after every pull, whatever the database host keeps, says or does.
+    cleanup = backup_engine.run_action(dict(
+        action="cleanup", backup_dir=args.to_dir, database=database, retention_days=args.retention_days,
+        keep_min=args.keep_min, owner=args.owner, log_file=args.log_file), tool=PROG)
+    if failure is not None:
+        raise failure
+    result["removed"] = cleanup["removed"]
+    result["msg"] += "; " + cleanup["msg"]
+    return result
+
+
 def run_action(args, log, watch):
     if args.action == "seal-wal":
         return _seal(args, log, watch)
+    if args.action == "copy-sets":
+        return _copy_sets(args, log)
     if args.action == "backup":
         return jobs.backup(args.stanza, args.kind, log)
     if args.action == "verify":

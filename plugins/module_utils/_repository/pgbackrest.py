@@ -18,23 +18,60 @@ from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbE
 PGBACKREST = "pgbackrest"
 
 
-def run(args, stanza, environ=None, timeout=None):
+_NOT_INSTALLED = ("pgbackrest is not installed on this host. Run the setup playbook (it installs Debian's "
+                  "pgbackrest package) and try again.")
+
+
+def _argv(args, stanza, config, console="warn", stderr="off"):
+    return ([PGBACKREST, "--stanza=" + stanza, "--log-level-console=" + console, "--log-level-stderr=" + stderr]
+            + (["--config=" + config] if config else []) + list(args))
+
+
+def _failed(args, returncode, text):
+    words = text.strip().splitlines()
+    errors = [line for line in words if "ERROR" in line] or words[-3:]
+    return FrendeDbError("pgbackrest %s failed (exit %d): %s" % (
+        " ".join(args), returncode, " ".join(" ".join(errors).split()) or "no message"), exit_code=returncode)
+
+
+def run(args, stanza, environ=None, timeout=None, config=None):
     """Run ``pgbackrest --stanza=<stanza> <args>``; FrendeDbError with pgBackRest's own words on failure."""
-    argv = [PGBACKREST, "--stanza=" + stanza, "--log-level-console=warn", "--log-level-stderr=off"] + list(args)
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=environ, timeout=timeout, check=False)
+        proc = subprocess.run(_argv(args, stanza, config), capture_output=True, text=True, env=environ,
+                              timeout=timeout, check=False)
     except FileNotFoundError:
-        raise FrendeDbError("pgbackrest is not installed on this host. Run the setup playbook (it installs "
-                            "Debian's pgbackrest package) and try again.")
+        raise FrendeDbError(_NOT_INSTALLED)
     except subprocess.TimeoutExpired:
         raise FrendeDbError("pgbackrest %s did not finish within %ss." % (" ".join(args), timeout))
     if proc.returncode != 0:
-        words = (proc.stdout.strip() + "\n" + proc.stderr.strip()).strip().splitlines()
-        errors = [line for line in words if "ERROR" in line] or words[-3:]
-        raise FrendeDbError("pgbackrest %s failed (exit %d): %s" % (
-            " ".join(args), proc.returncode, " ".join(" ".join(errors).split()) or "no message"),
-            exit_code=proc.returncode)
+        raise _failed(args, proc.returncode, proc.stdout.strip() + "\n" + proc.stderr.strip())
     return proc.stdout
+
+
+def get(name, stanza, write, config=None, chunk=1024 * 1024):
+    """Stream the file ``name`` of the (remote) repository through ``write(bytes)`` with ``repo-get``.
+
+    The file comes on stdout, so pgBackRest logs nothing there; its errors come on stderr.
+    """
+    args = ["repo-get", name]
+    try:
+        proc = subprocess.Popen(_argv(args, stanza, config, console="off", stderr="error"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        raise FrendeDbError(_NOT_INSTALLED)
+    try:
+        for data in iter(lambda: proc.stdout.read(chunk), b""):
+            write(data)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        proc.stdout.close()
+    errors = proc.stderr.read().decode("utf-8", "replace")
+    proc.stderr.close()
+    if proc.wait() != 0:
+        raise _failed(args, proc.returncode, errors)
 
 
 def info(stanza, environ=None, timeout=120):

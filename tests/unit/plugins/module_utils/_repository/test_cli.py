@@ -18,6 +18,12 @@ def run(argv):
     (["--action", "seal-wal", "--watch", "soon"], "--watch"),
     (["--action", "seal-wal", "--watch", "-5"], "--watch"),
     (["--action", "seal-wal", "--repo-path", "relative/path"], "--repo-path"),
+    (["--action", "copy-sets", "--stanza", "frende"], "--to-dir is required"),
+    (["--action", "copy-sets", "--stanza", "frende", "--to-dir", "hosts/db1"], "--to-dir"),
+    (["--action", "copy-sets", "--stanza", "frende", "--to-dir", "/c", "--copy-config", "x.conf"], "--copy-config"),
+    (["--action", "copy-sets", "--stanza", "frende", "--to-dir", "/c", "--retention-days", "0"], "--retention-days"),
+    (["--action", "copy-sets", "--stanza", "frende", "--to-dir", "/c", "--keep-min", "some"], "--keep-min"),
+    (["--action", "copy-sets", "--to-dir", "/c"], "--stanza is required"),
 ])
 def test_wrong_input_fails_with_a_message_and_logs_it(tmp_path, argv, words):
     log = tmp_path / "backup.log"

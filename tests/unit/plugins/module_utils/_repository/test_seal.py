@@ -57,11 +57,17 @@ def test_moves_finished_wal_and_history_into_the_repository_read_only(tmp_path):
     assert pending.exists() and not sealed(repo, pending.name).exists()  # still being written
 
 
-def test_never_replaces_a_sealed_file_or_accepts_a_second_copy_of_a_segment(tmp_path):
+def sealed_already(tmp_path, data):
+    """Ingest and repository trees with one segment sealed (holding ``data``), and its file name."""
     ingest, repo = tree(tmp_path)
     name = "%s-%s.zst" % (SEGMENT, SHA_A)
-    arrive(ingest, name, b"original")
+    arrive(ingest, name, data)
     seal_once(str(ingest), str(repo))
+    return ingest, repo, name
+
+
+def test_never_replaces_a_sealed_file_or_accepts_a_second_copy_of_a_segment(tmp_path):
+    ingest, repo, name = sealed_already(tmp_path, b"original")
     # The same name with other bytes, then the same segment under another checksum.
     arrive(ingest, name, b"forged")
     arrive(ingest, "%s-%s.zst" % (SEGMENT, SHA_B), b"forged too")
@@ -76,10 +82,7 @@ def test_never_replaces_a_sealed_file_or_accepts_a_second_copy_of_a_segment(tmp_
 
 
 def test_a_resent_identical_segment_is_dropped_quietly(tmp_path):
-    ingest, repo = tree(tmp_path)
-    name = "%s-%s.zst" % (SEGMENT, SHA_A)
-    arrive(ingest, name, b"same")
-    seal_once(str(ingest), str(repo))
+    ingest, repo, name = sealed_already(tmp_path, b"same")
     arrive(ingest, name, b"same")
     result = seal_once(str(ingest), str(repo))
     assert result.duplicates == ["archive/frende/15-1/0000000100000000/" + name]
