@@ -22,6 +22,7 @@ manifest comes last, and only a manifest makes a set (_backup/catalog.py).
 
 from __future__ import annotations
 
+import configparser
 import errno
 import hashlib
 import json
@@ -152,8 +153,32 @@ def copy_set(name, fetch, target, ids):
     return manifest, copied
 
 
+def database_host(config, stanza):
+    """The database host that the section ``[stanza]`` of ``config`` reaches; FrendeDbError when there is none.
+
+    Without its section pgBackRest would quietly list this host's own repository: a stanza
+    mistyped at 3 a.m. must fail, not report that nothing was new.
+    """
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(config, "r", encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except (OSError, configparser.Error) as exc:
+        raise FrendeDbError("Cannot read the copy configuration %s: %s. Run the setup playbook with the backup "
+                            "host in the group frende_backup." % (config, getattr(exc, "strerror", None) or exc))
+    host = parser.get(stanza, "repo1-host", fallback="").strip() if parser.has_section(stanza) else ""
+    if not host:
+        known = [name for name in parser.sections() if parser.get(name, "repo1-host", fallback="").strip()]
+        raise FrendeDbError("%s has no database host for the stanza %r (known: %s); nothing was copied. Give "
+                            "the stanza of a host in frende_db (its frende_db_name)." % (
+                                config, stanza, ", ".join(sorted(known)) or "none"))
+    return host
+
+
 def copy_sets(stanza, target, log, ids=None, config=None, database=None, fetch=None, listing=None):
     """Copy every new complete set of the database host behind ``stanza`` (a section of ``config``)."""
+    if listing is None:
+        database_host(config, stanza)
     if fetch is None:
         def fetch(file_name, write):
             pgbackrest.get(file_name, stanza, write, config=config)
@@ -182,9 +207,9 @@ def copy_sets(stanza, target, log, ids=None, config=None, database=None, fetch=N
                      encrypted=bool(manifest.get("encrypted")), duration_s=round(time.monotonic() - started, 3))
     log.info("copy-sets", "done", stanza=stanza, copied=len(copied), refused=len(refused),
              kept=len(catalog.list_backups(target)))
+    refused_note = ", %d refused" % len(refused) if refused else ""
     result = dict(copied=copied, refused=refused, target=target,
-                  msg="%d new set(s) copied to %s%s" % (len(copied), target,
-                                                       ", %d refused" % len(refused) if refused else ""))
+                  msg="%d new set(s) copied to %s%s" % (len(copied), target, refused_note))
     if refused:
         raise FrendeDbError("%s; refused: %s. The sets already here are unchanged; see the WARNING lines of "
                             "the log, and the set on the database host." % (result["msg"], "; ".join(refused)),

@@ -146,3 +146,24 @@ def test_the_leftovers_of_a_killed_copy_are_removed_and_the_set_copied(tmp_path,
     result = logical_copy.copy_sets("frende", str(target), log, fetch=fetcher(source), listing=listing(source))
     assert result["copied"] == [NEW]
     assert not [p for p in os.listdir(target) if p.endswith(".partial")]
+
+
+@pytest.mark.parametrize("text, words", [
+    (None, "Cannot read the copy configuration"),
+    ("[global]\nlog-level-file=off\n[frende]\nrepo1-host=db1\n", "no database host for the stanza 'frnede'"),
+    ("[frnede]\npg1-path=/x\n", "(known: none)"),
+])
+def test_a_stanza_without_its_database_host_fails_before_anything_is_listed(tmp_path, log, text, words):
+    config = tmp_path / "copy.conf"
+    if text is not None:
+        config.write_text(text)
+    with pytest.raises(FrendeDbError) as failed:
+        logical_copy.copy_sets("frnede", str(tmp_path / "copies"), log, config=str(config))
+    assert words in str(failed.value)
+    assert not (tmp_path / "copies").exists()
+
+
+def test_the_stanza_names_its_database_host(tmp_path):
+    config = tmp_path / "copy.conf"
+    config.write_text("[global]\nlog-level-file=off\n\n[frende]\nrepo1-host=db1.example.com\nrepo1-path=/b\n")
+    assert logical_copy.database_host(str(config), "frende") == "db1.example.com"
