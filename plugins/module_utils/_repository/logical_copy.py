@@ -23,14 +23,12 @@ manifest comes last, and only a manifest makes a set (_backup/catalog.py).
 from __future__ import annotations
 
 import configparser
-import errno
-import hashlib
 import json
 import os
 import time
 
 from ansible_collections.frende.db.plugins.module_utils._backup import catalog, files
-from ansible_collections.frende.db.plugins.module_utils._backup.pipeline import disk_full
+from ansible_collections.frende.db.plugins.module_utils._backup.pipeline import HashingFile, sha256_file
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._repository import pgbackrest
 
@@ -56,39 +54,23 @@ def plan(remote, local, database=None):
             and (database is None or catalog.SET_NAME_RE.match(name).group("database") == database)]
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for data in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(data)
-    return digest.hexdigest()
-
-
 class _Aside:
     """One file written aside and hashed while it arrives; linked into place, never over a file."""
 
     def __init__(self, directory, final, ids):
         self.part = files.PartialFile(directory, final, ids)
-        self.digest = hashlib.sha256()
-        self.size = 0
+        self.sink = HashingFile(self.part.fd, self.part.path)
+        self.write = self.sink.write
 
-    def write(self, data):
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[os.write(self.part.fd, view):]
-            except OSError as exc:
-                if exc.errno == errno.ENOSPC:
-                    raise disk_full(self.part.path)
-                raise
-        self.digest.update(data)
-        self.size += len(data)
+    @property
+    def size(self):
+        return self.sink.size
 
     def check(self, expected):
         """None when the file is the one the manifest lists, else what differs."""
         if self.size != expected["size"]:
             return "%s has %d bytes, the manifest says %d" % (expected["name"], self.size, expected["size"])
-        if self.digest.hexdigest() != expected["sha256"]:
+        if self.sink.sha256.hexdigest() != expected["sha256"]:
             return "the SHA-256 of %s is not the manifest's" % expected["name"]
         return None
 
@@ -100,7 +82,7 @@ class _Aside:
             os.link(self.part.path, final)
             return False
         except FileExistsError:
-            if _sha256(final) == self.digest.hexdigest():
+            if sha256_file(final)[0] == self.sink.sha256.hexdigest():
                 return True
             raise FrendeDbError("%s is here already with other contents; it is kept and this copy is dropped."
                                 % final)
@@ -177,12 +159,11 @@ def database_host(config, stanza):
 
 def copy_sets(stanza, target, log, ids=None, config=None, database=None, fetch=None, listing=None):
     """Copy every new complete set of the database host behind ``stanza`` (a section of ``config``)."""
-    if listing is None:
-        database_host(config, stanza)
     if fetch is None:
         def fetch(file_name, write):
             pgbackrest.get(file_name, stanza, write, config=config)
     if listing is None:
+        database_host(config, stanza)
         text = pgbackrest.run(["--output=json", "repo-ls"], stanza, config=config, timeout=300)
         try:
             listing = json.loads(text)
