@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Molecule scenarios on real podman hosts.
-# Usage: scripts/molecule.sh [SCENARIO...]   (default: every scenario under molecule/)
+# Usage: scripts/molecule.sh [SCENARIO[@RELEASE]...]
+#   default: every scenario under molecule/ on Debian 12 (bookworm), then
+#   default@trixie: the default scenario again on Debian 13 with PostgreSQL 17.
 # Needs: the venv (make venv), root or sudo for podman. Installs the host
 # packages (podman, runc, debootstrap) and builds the base image when missing.
 set -euo pipefail
@@ -13,7 +15,7 @@ export PATH=$ROOT/.venv/bin:$PATH
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 
 bash scripts/system-deps.sh hosts
-bash scripts/podman/build-image.sh
+bash scripts/podman/build-image.sh localhost/frende-test-base:bookworm localhost/frende-test-base:trixie
 mkdir -p "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende"
 [ -e "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende/db" ] ||
   ln -sfn "$ROOT" "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende/db"
@@ -21,14 +23,18 @@ mkdir -p "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende"
 scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then
   for d in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$d")")"); done
+  scenarios+=(default@trixie)
 fi
 
 status=0
 for s in "${scenarios[@]}"; do
   start=$SECONDS
+  release=bookworm
+  case "$s" in *@*) release=${s#*@} ;; esac
   echo "=== molecule test -s $s"
   # --destroy=always: the hosts and the network go away even when a step fails.
-  if molecule test -s "$s" --destroy=always; then
+  # The scenario's platforms and verify tests take the release from FRENDE_TEST_RELEASE.
+  if FRENDE_TEST_RELEASE=$release molecule test -s "${s%@*}" --destroy=always; then
     echo "=== molecule scenario $s passed in $((SECONDS - start)) s"
   else
     echo "=== molecule scenario $s FAILED after $((SECONDS - start)) s"

@@ -16,6 +16,11 @@ REPO = Path(__file__).resolve().parents[2]
 PODMAN_ENV = dict(os.environ, CONTAINERS_CONF=os.environ.get(
     "CONTAINERS_CONF", str(REPO / "scripts" / "podman" / "containers.conf")))
 PASSWORD = os.environ.get("DB_APP_PASSWORD", "Molecule/Test:pw@frende%1")
+# The Debian release of the scenario's hosts (scripts/molecule.sh: default@trixie) and its PostgreSQL.
+RELEASE = os.environ.get("FRENDE_TEST_RELEASE", "bookworm")
+PG_VERSION = {"bookworm": "15", "trixie": "17"}[RELEASE]
+PG_CONF = "/etc/postgresql/%s/main" % PG_VERSION
+PG_LOG = "/var/log/postgresql/postgresql-%s-main.log" % PG_VERSION
 
 
 def sh(host, script, check=True, user=None):

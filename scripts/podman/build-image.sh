@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Builds the systemd Debian 12 base image of the project's test hosts, once.
+# Builds a systemd Debian base image of the project's test hosts, once: Debian 12
+# (bookworm, PostgreSQL 15) or Debian 13 (trixie, PostgreSQL 17), by the image's tag.
 # No registry is reachable here: the root file system comes from debootstrap,
 # with the Debian mirror this machine's apt already uses, and is imported into
 # podman. Skipped when `podman image exists` says the image is there.
-# Usage: scripts/podman/build-image.sh [IMAGE]   (default localhost/frende-test-base:bookworm)
+# Usage: scripts/podman/build-image.sh [IMAGE...]   (default localhost/frende-test-base:bookworm)
+#        the tag names the suite: localhost/frende-test-base:trixie is Debian 13.
 set -euo pipefail
 
+if [ $# -gt 1 ]; then
+  for image in "$@"; do bash "$0" "$image"; done
+  exit 0
+fi
 IMAGE=${1:-${FRENDE_TEST_IMAGE:-localhost/frende-test-base:bookworm}}
+SUITE=${IMAGE##*:}
+case "$SUITE" in
+  bookworm | trixie) ;;
+  *) echo "build-image: $IMAGE: the tag must name a supported Debian suite (bookworm or trixie)" >&2; exit 2 ;;
+esac
 HERE=$(cd "$(dirname "$0")" && pwd)
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$HERE/containers.conf}
 
@@ -36,17 +47,17 @@ fi
 ROOTFS=$(mktemp -d /var/tmp/frende-rootfs.XXXXXX)
 trap 'rm -rf "$ROOTFS"' EXIT
 
-echo "build-image: debootstrap bookworm from $MIRROR (about a minute)"
+echo "build-image: debootstrap $SUITE from $MIRROR (about a minute)"
 # python3-apt: Ansible's apt module needs it on any Debian host it manages.
 debootstrap --variant=minbase \
   --include=python3,python3-apt,systemd,systemd-sysv,sudo,procps,iproute2,ca-certificates,cron \
-  bookworm "$ROOTFS" "$MIRROR" >"$ROOTFS.log" 2>&1 || { tail -n 30 "$ROOTFS.log" >&2; rm -f "$ROOTFS.log"; exit 1; }
+  "$SUITE" "$ROOTFS" "$MIRROR" >"$ROOTFS.log" 2>&1 || { tail -n 30 "$ROOTFS.log" >&2; rm -f "$ROOTFS.log"; exit 1; }
 rm -f "$ROOTFS.log"
 
 {
-  echo "deb $MIRROR bookworm main"
-  echo "deb $MIRROR bookworm-updates main"
-  [ -z "$SECURITY" ] || echo "deb $SECURITY bookworm-security main"
+  echo "deb $MIRROR $SUITE main"
+  echo "deb $MIRROR $SUITE-updates main"
+  [ -z "$SECURITY" ] || echo "deb $SECURITY $SUITE-security main"
 } >"$ROOTFS/etc/apt/sources.list"
 # Quiet, fast container boots: no getty on a console that nobody reads.
 rm -f "$ROOTFS/etc/systemd/system/getty.target.wants/"* 2>/dev/null || true

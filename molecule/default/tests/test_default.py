@@ -11,11 +11,12 @@ The tests run in file order: the later ones change data and inputs.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
 
-from frende_hosts import PASSWORD, app_psql, playbook, psql_postgres, recap, sh, task_results
+from frende_hosts import PASSWORD, PG_CONF, PG_LOG, PG_VERSION, app_psql, playbook, psql_postgres, recap, sh, task_results
 
 DB, APP, INTRUDER = "frende-db", "frende-app", "frende-intruder"
 
@@ -25,6 +26,14 @@ def setting(name):
 
 
 # --- What setup.yml built -----------------------------------------------------
+
+def test_the_server_is_the_releases_postgresql():
+    """Debian 12 runs PostgreSQL 15, Debian 13 runs 17: the role took the version from the release."""
+    release = sh(DB, ". /etc/os-release && echo $VERSION_CODENAME").stdout.strip()
+    assert release == os.environ.get("FRENDE_TEST_RELEASE", "bookworm")
+    assert setting("server_version_num")[:-4] == PG_VERSION
+    assert setting("cluster_name") == PG_VERSION + "/main"
+
 
 def test_server_settings_follow_the_security_document():
     assert setting("max_connections") == "200"
@@ -166,7 +175,7 @@ def test_files_directories_and_modes():
     for log in ("app.log", "backup.log", "maintenance.log"):
         assert stat(DB, "/var/log/frende/" + log) == ["640", "postgres", "adm"]
     assert stat(DB, "/var/backups/frende/database") == ["700", "postgres", "postgres"]
-    assert stat(DB, "/etc/postgresql/15/main/frende-server.key") == ["600", "postgres", "postgres"]
+    assert stat(DB, PG_CONF + "/frende-server.key") == ["600", "postgres", "postgres"]
     assert stat(DB, "/etc/frende/db/backup.conf")[0] == "640"
     assert stat(APP, "/etc/frende/db/database.env") == ["640", "root", "root"]
     assert stat(APP, "/etc/frende/db/ca.crt")[0] == "644"
@@ -220,7 +229,7 @@ def test_a_dry_run_after_setup_changes_nothing_and_leaks_no_password():
     for text in (run.stdout, run.stderr):
         assert PASSWORD not in text
         assert PASSWORD.replace("/", "%2F") not in text
-    server_log = sh(DB, "cat /var/log/postgresql/postgresql-15-main.log").stdout
+    server_log = sh(DB, "cat " + PG_LOG).stdout
     assert PASSWORD not in server_log
 
 
@@ -313,7 +322,7 @@ def test_a_key_that_does_not_match_the_certificate_fails_before_the_server_is_to
 
 
 def test_a_client_that_is_no_address_network_or_resolvable_name_stops_the_play_before_any_change():
-    live = sh(DB, "sha256sum /etc/postgresql/15/main/pg_hba.conf").stdout.split()[0]
+    live = sh(DB, "sha256sum %s/pg_hba.conf" % PG_CONF).stdout.split()[0]
     run = playbook("setup.yml", "-e", '{"frende_db_allowed_clients": ["10.0.0.300/32", "app1.example.com/32", '
                                       '"gone.frende.invalid"]}')
     assert run.returncode != 0
@@ -321,6 +330,6 @@ def test_a_client_that_is_no_address_network_or_resolvable_name_stops_the_play_b
     for entry in ("'10.0.0.300/32'", "'app1.example.com/32'", "host name 'gone.frende.invalid' does not resolve"):
         assert entry in run.stdout
     assert recap(run.stdout)[DB]["changed"] == 0
-    assert sh(DB, "sha256sum /etc/postgresql/15/main/pg_hba.conf").stdout.split()[0] == live
+    assert sh(DB, "sha256sum %s/pg_hba.conf" % PG_CONF).stdout.split()[0] == live
     assert psql_postgres("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL;").stdout.strip() == "0"
     assert app_psql("SELECT 1").stdout.strip() == "1"

@@ -78,11 +78,15 @@ def bootstrap_superuser(db):
 
 
 def database_properties(db, name):
-    """Owner, locale, ACL, settings and comment of database ``name`` (None when it does not exist)."""
+    """Owner, locale, ACL, settings and comment of database ``name`` (None when it does not exist).
+
+    The provider's locale is PostgreSQL 17's datlocale, 15's daticulocale: read through to_jsonb, one
+    query serves both."""
     row = db.query_one(
         """SELECT pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
                   d.datcollate AS collate, d.datctype AS ctype, d.datlocprovider::text AS locale_provider,
-                  d.daticulocale AS icu_locale, d.datconnlimit AS connection_limit,
+                  coalesce(to_jsonb(d) ->> 'datlocale', to_jsonb(d) ->> 'daticulocale') AS icu_locale,
+                  d.datconnlimit AS connection_limit,
                   d.datallowconn AS allow_connections, d.datacl IS NULL AS default_acl,
                   shobj_description(d.oid, 'pg_database') AS comment
            FROM pg_database d WHERE d.datname = %s""", (name,))
@@ -149,6 +153,9 @@ def create_database(db, name, props, roles):
                 parts.append(sql.SQL(word + " {}").format(sql.Literal(props[key])))
         if props.get("locale_provider") == "i" and props.get("icu_locale"):
             parts.append(sql.SQL("LOCALE_PROVIDER icu ICU_LOCALE {}").format(sql.Literal(props["icu_locale"])))
+        elif props.get("locale_provider") == "b" and props.get("icu_locale"):
+            # PostgreSQL 17's builtin provider (its locale is kept under the same manifest key).
+            parts.append(sql.SQL("LOCALE_PROVIDER builtin BUILTIN_LOCALE {}").format(sql.Literal(props["icu_locale"])))
     db.execute(sql.SQL(" ").join(parts))
 
 

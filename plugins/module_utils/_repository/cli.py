@@ -65,7 +65,8 @@ def build_parser():
     parser.add_argument("--watch", default="0", metavar="SECONDS",
                         help="seal-wal: repeat every SECONDS (default 0: once)")
     parser.add_argument("--database", help="drill: the database to check (default: the stanza's name)")
-    parser.add_argument("--pg-version", default="15", help="drill: PostgreSQL major version (default 15)")
+    parser.add_argument("--pg-version", default=None,
+                        help="drill: PostgreSQL major version (default: the newest backup's, from the repository)")
     parser.add_argument("--rto-target", default="30min", help="drill: longest acceptable restore (default 30min)")
     parser.add_argument("--rpo-target", default="5min", help="drill: oldest acceptable last commit (default 5min)")
     parser.add_argument("--scratch-dir", default="/var/lib/pgbackrest-drill",
@@ -103,7 +104,8 @@ def _check(args):
     args.keep_min = command.to_int(args.keep_min, "--keep-min", 1, 10000)
     if args.database is not None:
         validate_identifier(args.database, "--database")
-    command.to_int(args.pg_version, "--pg-version", 10, 99)
+    if args.pg_version is not None:
+        args.pg_version = str(command.to_int(args.pg_version, "--pg-version", 10, 99))
     for flag, value in (("--rto-target", args.rto_target), ("--rpo-target", args.rpo_target)):
         if parse_duration(value, flag) <= 0:
             raise FrendeDbError("%s must be longer than zero, got %r." % (flag, value))

@@ -72,9 +72,19 @@ class ScratchServer:
 
     def __init__(self, data_dir, version, port=54329):
         self.data = data_dir
+        self.version = version
         self.bin = PG_BIN % version
         self.port = port
         self.socket_dir = os.path.join(data_dir, ".drill-socket")
+
+    def check_programs(self, stanza):
+        """The drill runs the backup's own PostgreSQL version; say so when this host lacks it."""
+        if not os.path.isfile(os.path.join(self.bin, "postgres")):
+            raise FrendeDbError(
+                "The newest backup of stanza %s is of PostgreSQL %s, whose programs (%s) this backup host does not "
+                "have; nothing was restored. Install postgresql-%s here, or drill on a backup host whose Debian "
+                "release ships it (Debian 12: PostgreSQL 15, Debian 13: 17)."
+                % (stanza, self.version, self.bin, self.version))
 
     def configure(self):
         os.mkdir(self.socket_dir, 0o700)
@@ -137,7 +147,7 @@ def run_drill(stanza, database, version, scratch_root, report_dir, log, rto_targ
     report = dict(kind="physical", stanza=stanza, database=database, started_at=started_at.isoformat(),
                   rto_target_s=rto_target, rpo_target_s=rpo_target, rto_s=None, rpo_s=None, target_time=None, ok=False)
     log.info("drill", "started", stanza=stanza, scratch=scratch)
-    server = ScratchServer(scratch, version)
+    server = None
     clock = time.monotonic()
     try:
         entry = pgbackrest.info(stanza)
@@ -145,6 +155,12 @@ def run_drill(stanza, database, version, scratch_root, report_dir, log, rto_targ
         if not backups:
             raise FrendeDbError("The repository holds no backup of stanza %s to drill with." % stanza)
         report["backup"] = backups[-1]["label"]
+        version = version or pgbackrest.db_version(entry, backups[-1].get("db_id"))
+        if not version:
+            raise FrendeDbError("pgbackrest info names no PostgreSQL version for stanza %s; give --pg-version." % stanza)
+        report["pg_version"] = version
+        server = ScratchServer(scratch, version)
+        server.check_programs(stanza)
         os.makedirs(scratch_root, mode=0o750, exist_ok=True)
         os.mkdir(scratch, 0o700)
         # --reset-pg1-host: restore here, from the local repository, not onto the database host.
@@ -174,7 +190,8 @@ def run_drill(stanza, database, version, scratch_root, report_dir, log, rto_targ
         report.setdefault("missed", [])
         report.setdefault("problems", [])
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
     report["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
     os.makedirs(report_dir, mode=0o750, exist_ok=True)

@@ -99,7 +99,8 @@ def status(entry):
 
 
 def backups(entry):
-    """The stanza's good backups, oldest first, as dicts of label, type, start, stop, size, repo_size, wal_start."""
+    """The stanza's good backups, oldest first, as dicts of label, type, start, stop, size, repo_size, wal_start,
+    db_id (the entry of the stanza's ``db`` list, which says the PostgreSQL version)."""
     found = []
     for item in entry.get("backup") or []:
         if item.get("error"):
@@ -109,9 +110,16 @@ def backups(entry):
         found.append(dict(label=item.get("label"), type=item.get("type"), start=stamp.get("start"),
                           stop=stamp.get("stop"), size=sizes.get("size"),
                           repo_size=(sizes.get("repository") or {}).get("delta"),
-                          wal_start=(item.get("archive") or {}).get("start")))
+                          wal_start=(item.get("archive") or {}).get("start"),
+                          db_id=(item.get("database") or {}).get("id")))
     found.sort(key=lambda backup: backup["stop"] or 0)
     return found
+
+
+def db_version(entry, db_id=None):
+    """PostgreSQL major version ("17") of the stanza's database ``db_id`` (the newest one when None), or None."""
+    dbs = [item for item in entry.get("db") or [] if db_id is None or item.get("id") == db_id]
+    return str(dbs[-1].get("version")) if dbs and dbs[-1].get("version") else None
 
 
 def archive_range(entry):

@@ -1,6 +1,9 @@
 """The physical drill's verdict: pure functions, no server."""
 
-from ansible_collections.frende.db.plugins.module_utils._repository.drill import row_count_problems, verdict
+import pytest
+
+from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+from ansible_collections.frende.db.plugins.module_utils._repository.drill import ScratchServer, row_count_problems, verdict
 
 
 def test_row_counts_far_from_their_statistics_are_problems():
@@ -16,3 +19,10 @@ def test_verdict_names_each_missed_target():
     # No commit replayed (a quiet database): the RPO cannot be missed by it.
     assert verdict(100, None, 1800, 300, [])["ok"] is True
     assert verdict(100, 60, 1800, 300, ["x"])["ok"] is False
+
+
+def test_a_backup_of_a_version_this_host_lacks_is_refused_with_what_to_do(tmp_path):
+    """A Debian 12 backup host drilling a PostgreSQL 17 stanza (or 13 drilling 15): a clear error, no restore."""
+    with pytest.raises(FrendeDbError, match=r"stanza frende is of PostgreSQL 99.*Install postgresql-99 here"):
+        ScratchServer(str(tmp_path / "scratch"), "99").check_programs("frende")
+    assert not (tmp_path / "scratch").exists()

@@ -38,3 +38,14 @@ def test_a_missing_stanza_says_how_to_create_it():
 def test_not_json_is_a_clear_error():
     with pytest.raises(FrendeDbError, match="did not return JSON"):
         pgbackrest.parse_info("ERROR: [055]", "frende")
+
+
+def test_the_postgresql_version_of_a_backup_comes_from_its_database_entry():
+    backups = pgbackrest.backups(entry())
+    assert backups[-1]["db_id"] == 1
+    assert pgbackrest.db_version(entry(), backups[-1]["db_id"]) == "15"
+    # After a stanza-upgrade the stanza has two databases: the newest backup's one decides.
+    upgraded = dict(entry(), db=[dict(id=1, version="15"), dict(id=2, version="17")])
+    assert pgbackrest.db_version(upgraded) == "17"
+    assert pgbackrest.db_version(upgraded, 1) == "15"
+    assert pgbackrest.db_version(dict(entry(), db=[])) is None
