@@ -26,6 +26,15 @@ $(BIN)/.installed: requirements/test.txt
 
 venv: $(BIN)/.installed
 
+# One venv per older supported ansible-core, for ansible-test only (make sanity).
+$(CURDIR)/.venv-%/.installed: requirements/ansible-core-%.txt
+	$(PYTHON) -m venv $(CURDIR)/.venv-$*
+	$(CURDIR)/.venv-$*/bin/pip install -q --upgrade pip
+	$(CURDIR)/.venv-$*/bin/pip install -q -r $<
+	touch $@
+
+OLDER_CORES := 2.17 2.18
+
 system-deps:
 	bash scripts/system-deps.sh server
 
@@ -44,10 +53,14 @@ integration: venv system-deps collection
 	$(BIN)/python -m pytest tests/integration
 
 # ansible-test in its ansible_collections/frende/db layout (scripts/ansible-test.sh):
-# every sanity test that needs no container, then tests/unit under ansible-test.
-sanity: venv
+# every sanity test that needs no container, then tests/unit under ansible-test,
+# under each supported ansible-core: 2.17 and 2.18 (.venv-2.17, .venv-2.18), then 2.19 (.venv).
+sanity: venv $(foreach v,$(OLDER_CORES),$(CURDIR)/.venv-$(v)/.installed)
 	bash scripts/system-deps.sh sanity
-	rc=0; scripts/ansible-test.sh sanity || rc=1; scripts/ansible-test.sh units || rc=1; exit $$rc
+	rc=0; for venv in $(foreach v,$(OLDER_CORES),$(CURDIR)/.venv-$(v)) $(VENV); do \
+	  echo "=== ansible-test with $$($$venv/bin/ansible --version | head -n1)"; \
+	  VENV=$$venv scripts/ansible-test.sh sanity || rc=1; VENV=$$venv scripts/ansible-test.sh units || rc=1; \
+	done; exit $$rc
 
 # ansible-lint (production profile) and antsibull-changelog lint.
 lint: venv
