@@ -49,8 +49,11 @@ collection:
 units: venv collection
 	$(BIN)/python -m pytest tests/unit
 
+# tests/integration against PostgreSQL 15 here, then the three modules' tests
+# against PostgreSQL 17 in a Debian 13 test host (scripts/integration-pg17.sh).
 integration: venv system-deps collection
 	$(BIN)/python -m pytest tests/integration
+	scripts/integration-pg17.sh
 
 # ansible-test in its ansible_collections/frende/db layout (scripts/ansible-test.sh):
 # every sanity test that needs no container, then tests/unit under ansible-test,

@@ -1,4 +1,4 @@
-"""Fixtures shared by the integration tests: one real PostgreSQL 15 server per session.
+"""Fixtures shared by the integration tests: one real PostgreSQL server (15, or FRENDE_PG_VERSION) per session.
 
 The collection is importable as ansible_collections.frende.db (through
 build/collections), as in tests/unit/conftest.py, for tests that use its pure
@@ -17,7 +17,7 @@ import subprocess
 import time
 
 from tests.support.backup_helpers import open_for_postgres
-from tests.support.pgserver import PgServer, free_port
+from tests.support.pgserver import PG_VERSION, PgServer, free_port
 from tests.support.playbook import collection_path
 
 if str(collection_path()) not in sys.path:
@@ -42,9 +42,9 @@ def tmp_path_for_the_database_user(request):
 
 
 class DebianCluster:
-    """A real cluster made by Debian's pg_createcluster: /etc/postgresql/15/<name>, peer for postgres."""
+    """A real cluster made by Debian's pg_createcluster: /etc/postgresql/<version>/<name>, peer for postgres."""
 
-    version = "15"
+    version = PG_VERSION
 
     def __init__(self, name):
         self.name = name

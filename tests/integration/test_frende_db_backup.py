@@ -1,4 +1,4 @@
-"""frende.db.frende_db_backup through ansible-playbook, against a real PostgreSQL 15."""
+"""frende.db.frende_db_backup through ansible-playbook, against a real PostgreSQL (15, or 17 through scripts/integration-pg17.sh)."""
 
 from __future__ import annotations
 

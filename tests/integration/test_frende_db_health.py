@@ -1,4 +1,4 @@
-"""frende.db.frende_db_health through Ansible against a real PostgreSQL 15.
+"""frende.db.frende_db_health through Ansible against a real PostgreSQL (15, or 17 through scripts/integration-pg17.sh).
 
 These tests use a server of their own (the ``pg`` fixture below shadows the
 session one): they change server settings with ALTER SYSTEM, hold transactions
@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 
 from ansible_collections.frende.db.plugins.module_utils._backup import catalog
-from tests.support.pgserver import PgServer, free_port
+from tests.support.pgserver import PG_VERSION, PgServer, free_port
 from tests.support.playbook import run_module, run_module_verbose, run_tasks
 
 MODULE = "frende.db.frende_db_health"
@@ -89,7 +89,7 @@ def test_healthy_report_on_the_policy_server(pg, backups):
     assert all(c["status"] == "healthy" for c in result["checks"] if c["name"] not in NO_BACKUP_HOST), result["checks"]
     assert [checks[name]["status"] for name in sorted(NO_BACKUP_HOST)] == ["unknown", "unknown"]
     assert set(result["checks"][0]) == {"name", "status", "value", "threshold", "message"}
-    assert checks["connection"]["value"]["server_version"].startswith("15")
+    assert checks["connection"]["value"]["server_version"].startswith(PG_VERSION + ".")
     assert checks["connection"]["value"]["latency_ms"] > 0
     assert checks["ssl"]["value"]["connection_ssl"] is True
     assert checks["ssl"]["value"]["protocol"].startswith("TLSv1.")

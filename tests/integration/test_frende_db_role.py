@@ -1,4 +1,4 @@
-"""frende.db.frende_db_role against a real PostgreSQL 15: attributes, limits, expiry, memberships.
+"""frende.db.frende_db_role against a real PostgreSQL (15 or 17): attributes, limits, expiry, memberships.
 
 Every change is tried in check mode first (and proven not to have happened), then
 applied, then re-run to prove it settled, and the real state is read back with SQL.

@@ -1,4 +1,4 @@
-"""A real, throw-away PostgreSQL 15 server for tests and benchmarks.
+"""A real, throw-away PostgreSQL server (15, or FRENDE_PG_VERSION) for tests and benchmarks.
 
 Started in a temporary directory on a free port with TLS on (a CA and server
 certificate made here), SCRAM passwords, and log_statement=all so that a
@@ -27,7 +27,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-PG_BINDIR = Path(os.environ.get("FRENDE_PG_BINDIR", "/usr/lib/postgresql/15/bin"))
+# Debian 12's PostgreSQL 15 by default; scripts/integration-pg17.sh sets 17 in a Debian 13 test host.
+PG_VERSION = os.environ.get("FRENDE_PG_VERSION", "15")
+PG_BINDIR = Path(os.environ.get("FRENDE_PG_BINDIR", "/usr/lib/postgresql/%s/bin" % PG_VERSION))
 SERVER_NAME = "localhost"  # the only name in the server certificate
 
 

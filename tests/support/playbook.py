@@ -32,7 +32,9 @@ def collection_path():
 def ansible_env(extra=None):
     env = dict(os.environ)
     env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(collection_path()),
+        # FRENDE_EXTRA_COLLECTIONS_PATH: where a test host without the venv finds ansible.posix & co.
+        ANSIBLE_COLLECTIONS_PATH=os.pathsep.join(
+            [str(collection_path())] + [p for p in env.get("FRENDE_EXTRA_COLLECTIONS_PATH", "").split(os.pathsep) if p]),
         ANSIBLE_LOCALHOST_WARNING="false",
         ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
         ANSIBLE_NOCOLOR="1",
