@@ -228,7 +228,7 @@ def test_a_restore_on_the_new_host_takes_the_newest_logical_set_from_the_backup_
     assert sh(DB, "ls /var/backups/frende/database/ 2>/dev/null | grep -c manifest || true").stdout.strip() == "0"
     proc = playbook("restore.yml", "-e", "backup_file=latest")
     assert proc.returncode == 0, proc.stdout[-5000:]
-    assert "%s was brought from the backup host %s" % (STATE["set"], BACKUP) in proc.stdout
+    assert "%s was brought from %s" % (STATE["set"], BACKUP) in proc.stdout
     assert "Restored %s into frende" % STATE["set"] in proc.stdout, proc.stdout[-3000:]
     assert (rows("id <= 200"), rows("id > 200")) == (200, 0)  # the set was taken before rows 201-210
     assert sh(BACKUP, "ls /var/tmp | grep -c frende-db-restore || true").stdout.strip() == "0"
