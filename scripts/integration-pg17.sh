@@ -42,7 +42,7 @@ if [ ${#tests[@]} -eq 0 ]; then
          tests/integration/test_frende_db_role_privileges.py tests/integration/test_frende_db_health.py
          tests/integration/test_frende_db_backup.py)
 fi
-collections=$(ls -d "$ROOT"/.venv/lib/python3*/site-packages | head -n1)
+collections=$("$ROOT/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 mkdir -p "$ROOT/build/collections/ansible_collections/frende"
 ln -sfn "$ROOT" "$ROOT/build/collections/ansible_collections/frende/db"
 start=$SECONDS
