@@ -2,7 +2,8 @@
 # Runs the Molecule scenarios on real podman hosts.
 # Usage: scripts/molecule.sh [SCENARIO[@RELEASE]...]
 #   default: every scenario under molecule/ on Debian 12 (bookworm), then
-#   default@trixie: the default scenario again on Debian 13 with PostgreSQL 17.
+#   default@trixie and disaster@trixie: those scenarios again on Debian 13 with PostgreSQL 17
+#   (and Debian 13's pgBackRest).
 # Needs: the venv (make venv), root or sudo for podman. Installs the host
 # packages (podman, runc, debootstrap) and builds the base image when missing.
 set -euo pipefail
@@ -23,7 +24,7 @@ mkdir -p "$ANSIBLE_COLLECTIONS_PATH/ansible_collections/frende"
 scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then
   for d in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$d")")"); done
-  scenarios+=(default@trixie)
+  scenarios+=(default@trixie disaster@trixie)
 fi
 
 status=0

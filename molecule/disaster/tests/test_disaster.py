@@ -11,12 +11,12 @@ import time
 
 import pytest
 
-from frende_hosts import PODMAN_ENV, app_psql, playbook, psql_postgres, recap, sh
+from frende_hosts import PG_VERSION, PODMAN_ENV, RELEASE, app_psql, playbook, psql_postgres, recap, sh
 
 BACKUP = "frende-backup"
 DB = "frende-db"
 NETWORK = "frende-test-disaster"
-IMAGE = "localhost/frende-test-base:bookworm"
+IMAGE = "localhost/frende-test-base:" + RELEASE
 ARCHIVE_TIMEOUT_S = 15  # molecule.yml sets frende_db_archive_timeout: 15s
 HOSTS = "/var/backups/frende/hosts"
 COPIES = "%s/%s" % (HOSTS, DB)
@@ -97,12 +97,12 @@ def test_the_database_host_cannot_remove_or_replace_the_repository_history():
     assert sealed, before
     first = sealed[0].rsplit("/", 1)[1][:24]
     attempts = {
-        "expire": "pgbackrest --stanza=frende expire",
+        "expire": "pgbackrest --stanza=frende --repo1-retention-full=1 --repo1-retention-archive=1 expire",
         "stanza-delete": "pgbackrest --stanza=frende stop && pgbackrest --stanza=frende stanza-delete --force; "
                          "rc=$?; pgbackrest --stanza=frende start; exit $rc",
-        "write into the repository": "cp $(ls -1 /var/lib/postgresql/15/main/pg_wal/0000000* | tail -1) /tmp/%s && "
+        "write into the repository": "cp $(ls -1 /var/lib/postgresql/%s/main/pg_wal/0000000* | tail -1) /tmp/%s && "
                                      "pgbackrest --stanza=frende --repo1-path=/var/lib/pgbackrest "
-                                     "--no-archive-async archive-push /tmp/%s" % (first, first),
+                                     "--no-archive-async archive-push /tmp/%s" % (PG_VERSION, first, first),
         "delete through the repository path": "pgbackrest --stanza=frende --repo1-path=/var/lib/pgbackrest "
                                               "stop && pgbackrest --stanza=frende --repo1-path=/var/lib/pgbackrest "
                                               "stanza-delete --force; rc=$?; pgbackrest --stanza=frende start; "
@@ -110,8 +110,13 @@ def test_the_database_host_cannot_remove_or_replace_the_repository_history():
     }
     # Root on the database host runs pgBackRest as postgres, who holds the host's key (pgBackRest refuses a key
     # that root does not own alone), so each attempt runs as postgres: everything root could send.
+    # Debian 12's pgBackRest (2.45) refuses expire on the database host; Debian 13's runs it on the backup
+    # host's ingest server, which holds only WAL in transit: there it may succeed, and must change nothing of
+    # the history (checked file by file below). Every other attempt must fail on both.
     for name, script in attempts.items():
         proc = sh(DB, script, check=False, user="postgres")
+        if name == "expire" and RELEASE != "bookworm":
+            continue
         assert proc.returncode != 0, "%s succeeded from the database host:\n%s" % (name, proc.stdout + proc.stderr)
     # A forged second copy of a sealed segment through the ingest: accepted there, refused by the sealer.
     forged = sh(DB, "pgbackrest --stanza=frende --no-archive-async archive-push /tmp/%s" % first, check=False,
@@ -142,7 +147,7 @@ def test_bad_recovery_input_is_refused_before_any_change(extra, env, words):
     assert proc.returncode != 0
     assert words in proc.stdout, proc.stdout[-3000:]
     assert all(stats.get("changed", 0) == 0 for stats in recap(proc.stdout).values()), proc.stdout[-3000:]
-    assert rows() == count and sh(DB, "systemctl is-active postgresql@15-main").stdout.strip() == "active"
+    assert rows() == count and sh(DB, "systemctl is-active postgresql@%s-main" % PG_VERSION).stdout.strip() == "active"
 
 
 def test_rows_are_written_before_and_after_a_moment_t():
@@ -207,7 +212,7 @@ def test_recovering_again_to_the_latest_point_has_every_row_archived_before_the_
     rpo = STATE["lost_at"] - newest
     print("achieved RPO: %.1f s (archive_timeout %d s)" % (rpo, ARCHIVE_TIMEOUT_S))
     assert rpo <= ARCHIVE_TIMEOUT_S + 30
-    assert "kept in /var/lib/postgresql/15/main.before-recover-" in proc.stdout
+    assert "kept in /var/lib/postgresql/%s/main.before-recover-" % PG_VERSION in proc.stdout
     # recover.yml ends with the health report: archiving and the repository as seen from the new host.
     assert "healthy | wal_archive" in proc.stdout and "healthy | repository" in proc.stdout, proc.stdout[-4000:]
 
