@@ -35,6 +35,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# One health test makes the server log in German. A locale made while the test's
+# server runs is not seen by it (seen on a fresh machine), so it is made here, once.
+if [[ " ${groups[*]} " == *" server "* ]] && ! locale -a 2>/dev/null | grep -qx 'de_DE.utf8'; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO localedef -i de_DE -c -f UTF-8 de_DE.UTF-8 || true
+fi
+
 # The hosts reach each other by name only through netavark's DNS; say so now
 # rather than in a failed psql inside a test host minutes later.
 if [[ " ${groups[*]} " == *" hosts "* ]]; then
