@@ -14,10 +14,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/podman/containers.conf}
-IMAGE=localhost/frende-test-pg17:trixie
 BASE=localhost/frende-test-base:trixie
 PACKAGES="postgresql-17 postgresql-common python3-psycopg2 python3-pytest python3-cryptography python3-yaml"
-PACKAGES+=" ansible-core zstd age gzip procps locales"
+PACKAGES+=" python3-prometheus-client ansible-core zstd age gzip procps locales"
+# The tag follows the package list: a machine with an image of an older list builds the new one.
+IMAGE=localhost/frende-test-pg17:trixie-$(printf '%s' "$PACKAGES" | sha1sum | cut -c1-8)
 
 bash scripts/system-deps.sh hosts
 bash scripts/podman/build-image.sh "$BASE"
@@ -40,7 +41,7 @@ if [ ${#tests[@]} -eq 0 ]; then
   tests=(tests/integration/test_frende_db_role.py tests/integration/test_frende_db_role_absent.py
          tests/integration/test_frende_db_role_bad_input.py tests/integration/test_frende_db_role_password.py
          tests/integration/test_frende_db_role_privileges.py tests/integration/test_frende_db_health.py
-         tests/integration/test_frende_db_backup.py)
+         tests/integration/test_frende_db_backup.py tests/integration/test_metrics.py)
 fi
 collections=$("$ROOT/.venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 mkdir -p "$ROOT/build/collections/ansible_collections/frende"

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 declare -A GROUPS_PKGS=(
-  [server]="postgresql-15 postgresql-client-15 postgresql-contrib zstd age openssl gzip python3-psycopg2 locales pgbackrest"
+  [server]="postgresql-15 postgresql-client-15 postgresql-contrib zstd age openssl gzip python3-psycopg2 python3-prometheus-client locales pgbackrest"
   # netavark + aardvark-dns: test hosts on one podman network resolve each other by
   # name. They are only Recommends of podman, and --no-install-recommends below
   # would leave podman on CNI without DNS ("could not translate host name").

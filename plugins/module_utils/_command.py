@@ -251,17 +251,18 @@ def run_as(user, environ=None):
     return entry.pw_name
 
 
-def log_path_hint(flag_value, config_path, section, default):
+def log_path_hint(flag_value, config_path, section, default, key="log_file"):
     """Where a failure before the settings were understood is logged: the flag, else the config file's
-    log_file (read leniently, it may be what is broken), else the default."""
+    log_file (read leniently, it may be what is broken), else the default. ``key``: another path setting
+    found the same way (metrics_file)."""
     if isinstance(flag_value, str) and os.path.isabs(flag_value):
         return flag_value
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(config_path, "r", encoding="utf-8") as handle:
             parser.read_file(handle)
-        for key in ("log_file", "log-file"):
-            value = parser.get(section, key, fallback="").strip()
+        for spelling in (key, key.replace("_", "-")):
+            value = parser.get(section, spelling, fallback="").strip()
             if os.path.isabs(value):
                 return value
     except (OSError, UnicodeError, configparser.Error):

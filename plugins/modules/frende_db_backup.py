@@ -162,6 +162,17 @@ options:
       - Where V(restore), deep V(verify) and V(drill) decompress the dump for C(pg_restore -j) (removed afterwards).
         Defaults to O(backup_dir).
     type: path
+  metrics_file:
+    description:
+      - node_exporter's textfile (C(*.prom)) that gets the run's Prometheus gauges, for V(backup), V(verify),
+        V(cleanup) and V(drill), such as C(frende_db_job_last_exit_code{job}), C(frende_db_job_last_run_timestamp_seconds{job})
+        and the backup's time, size, duration and verification, or the drill's RTO and RPO. A failed run
+        updates them too. Only these series are replaced; the file is written atomically, and only when its
+        directory exists (node_exporter's textfile collector is installed) and not in check mode.
+      - A metrics file that cannot be written is a warning in O(log_file), never the job's failure.
+      - V(none) writes nothing.
+    type: str
+    default: /var/lib/prometheus/node-exporter/frende_db.prom
 notes:
   - The engine needs C(pg_dump), C(pg_dumpall), C(pg_restore) and C(psql) of the server's major version, C(zstd),
     C(gzip), and C(age) for encryption.

@@ -14,7 +14,8 @@ description:
   - Connects to the server and reports one health document with an overall RV(status) and a list of
     RV(checks), as the security document's "Health Checks" and "Monitoring" sections ask.
   - Checks are C(connection) (reachable, latency, version), C(ssl) (this connection uses TLS, server
-    C(ssl=on), C(ssl_min_protocol_version)), one C(settings.<name>) entry per policy setting
+    C(ssl=on), C(ssl_min_protocol_version)), C(certificate) (days until the server certificate expires, C(degraded)
+    under 30 and C(unhealthy) under 7), one C(settings.<name>) entry per policy setting
     (O(expected)), C(connections) (use of C(max_connections)), C(long_transactions) (oldest open
     transaction and idle-in-transaction sessions), C(database_size), C(hba) (audit of
     C(pg_hba_file_rules)), C(failed_auth) (failed logins in the server log), C(backup_age) (age of
@@ -138,6 +139,16 @@ options:
     description: C(repository) is C(degraded) when the newest backup in the repository is older than this.
     type: str
     default: 26h
+  metrics_file:
+    description:
+      - node_exporter's textfile (C(*.prom)) that gets the report as Prometheus gauges
+        (C(frende_db_health_status{check}), C(frende_db_failed_auth_attempts{window}), the certificate's
+        expiry and the newest backup's time), replacing only those series. It is written only when its
+        directory exists and not in check mode. The scheduled check (C(frende-db-maintenance --action health)) writes
+        the same.
+      - V(none) writes nothing.
+    type: str
+    default: none
   fail_on:
     description:
       - Fail the task (the full report stays in the result) when the overall status reaches this level.
@@ -218,7 +229,7 @@ checks:
   elements: dict
   contains:
     name:
-      description: C(connection), C(ssl), C(settings.<name>), C(connections), C(long_transactions),
+      description: C(connection), C(ssl), C(certificate), C(settings.<name>), C(connections), C(long_transactions),
         C(database_size), C(hba), C(failed_auth), C(backup_age), C(wal_archive) or C(repository).
       type: str
       sample: settings.max_connections
@@ -269,6 +280,10 @@ def main():
         result = report.run()
     except FrendeDbError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
+    if not module.check_mode:
+        problem = report.record_metrics()
+        if problem:
+            module.warn(problem)
     if report.fails:
         module.fail_json(msg=report.failure_message(), **result)
     module.exit_json(**result)

@@ -22,7 +22,7 @@ from tests.support.pgserver import PG_VERSION, PgServer, free_port
 from tests.support.playbook import run_module, run_module_verbose, run_tasks
 
 MODULE = "frende.db.frende_db_health"
-CHECK_ORDER = ["connection", "ssl", "settings.max_connections", "settings.authentication_timeout",
+CHECK_ORDER = ["connection", "ssl", "certificate", "settings.max_connections", "settings.authentication_timeout",
                "settings.log_connections", "settings.log_disconnections", "settings.password_encryption",
                "connections", "long_transactions", "database_size", "hba", "failed_auth", "backup_age",
                "wal_archive", "repository"]

@@ -20,10 +20,12 @@ import signal
 import sys
 
 from ansible_collections.frende.db.plugins.module_utils import _command as command
-from ansible_collections.frende.db.plugins.module_utils._backup.engine import log_failure, run_action
+from ansible_collections.frende.db.plugins.module_utils._backup.engine import (
+    METRIC_JOBS, exit_code, log_failure, run_action)
 from ansible_collections.frende.db.plugins.module_utils._backup.options import (
     ACTIONS, DEFAULT_CONFIG, DEFAULT_LOG_FILE, OPTIONS)
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError, was_logged
+from ansible_collections.frende.db.plugins.module_utils._metrics.record import record_refused, was_recorded
 from ansible_collections.frende.db.plugins.module_utils._postgres import SSL_MODES
 
 PROG = "frende-db-backup"
@@ -97,6 +99,8 @@ HELP = dict(
     lock_timeout="how long to wait for another run's lock, e.g. 10min (default 0s)",
     globals="restore: apply the backup's roles: auto (if missing, default), always, never",
     work_dir="restore scratch space for the decompressed dump (default: backup_dir)",
+    metrics_file="node_exporter textfile that gets this job's gauges, or none (default "
+                 "/var/lib/prometheus/node-exporter/frende_db.prom, written only where that directory exists)",
     login_host="server host (default: PGHOST or the local socket)",
     login_port="server port (default: PGPORT or 5432)",
     login_user="role to connect as (default: PGUSER or postgres)",
@@ -202,15 +206,16 @@ def main(argv, environ=None, out=None, err=None, run_as_owner=False):
         if not was_logged(exc):
             log_failure(command.log_path_hint(flags.get("log_file"), config, SECTION, DEFAULT_LOG_FILE), PROG,
                         args.action, exc, enabled=not args.check, owner=flags.get("owner") or OPTIONS["owner"]["default"])
+        code = exit_code(args.action, exc)
+        if not was_recorded(exc) and not args.check and args.action in METRIC_JOBS:
+            # Refused before the job began (a broken backup.conf): the alert must still hear of it.
+            record_refused(flags.get("metrics_file"), config, SECTION, args.action, code)
         details = dict(exc.details)
         if args.json:
             out.write(json.dumps(dict(dict(details, failed=True, msg=str(exc), action=args.action)),
                                  indent=2, sort_keys=True, default=str) + "\n")
         err.write("%s: %s\n" % (PROG, exc))
-        report = details.get("report")
-        if args.action == "drill" and isinstance(report, dict) and report.get("error") is None:
-            return 3
-        return 1
+        return code
     result["action"] = args.action
     if args.json:
         out.write(json.dumps(result, indent=2, sort_keys=True, default=str) + "\n")

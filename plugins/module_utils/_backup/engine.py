@@ -10,8 +10,10 @@ dict with ``changed`` and ``msg``, or raises FrendeDbError.
 
 from __future__ import annotations
 
+import datetime
 import os
 import pwd
+import time
 
 from ansible_collections.frende.db.plugins.module_utils._backup import catalog
 from ansible_collections.frende.db.plugins.module_utils._backup.context import Context
@@ -26,6 +28,9 @@ from ansible_collections.frende.db.plugins.module_utils._backup.verify import (
     VerifyFailed, check_identity_file, quick_verify)
 from ansible_collections.frende.db.plugins.module_utils import _command as command
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError, mark_logged, was_logged
+from ansible_collections.frende.db.plugins.module_utils._metrics import samples as metric_samples
+from ansible_collections.frende.db.plugins.module_utils._metrics.record import mark_recorded
+from ansible_collections.frende.db.plugins.module_utils._metrics.record import record as record_metrics
 from ansible_collections.frende.db.plugins.module_utils._units import format_duration
 
 
@@ -173,8 +178,54 @@ ACTIONS = dict(backup=backup, list=list_action, verify=verify_action, cleanup=cl
                restore=restore_action, drill=drill)
 
 
+# The actions that are jobs of their own in the metrics (frende_db_job_last_exit_code{job=...}).
+METRIC_JOBS = ("backup", "verify", "cleanup", "drill")
+EXIT_FAILED, EXIT_MISSED = 1, 3
+
+
+def exit_code(action, exc):
+    """The command's exit status for a failed ``action``: 3 for a drill that ran but missed a target, else 1."""
+    report = exc.details.get("report")
+    if action == "drill" and isinstance(report, dict) and report.get("error") is None:
+        return EXIT_MISSED
+    return EXIT_FAILED
+
+
+def job_samples(ctx, result, exc, now):
+    """The gauges of one run: the job's exit status and, by action, the backup's, verification's or drill's figures."""
+    action = ctx.p["action"]
+    found = metric_samples.job_run(action, 0 if exc is None else exit_code(action, exc), now)
+    if action == "backup" and exc is None and result.get("backup"):
+        manifest = result["backup"]
+        finished = datetime.datetime.fromisoformat(manifest["finished_at"]).timestamp()
+        found += metric_samples.backup_taken(manifest["database"], "logical", finished, manifest["size"],
+                                             manifest["duration_s"])
+    elif action == "verify":
+        record = result["verification"] if exc is None else exc.details.get("verification")
+        newest = catalog.newest_backup(ctx.p["backup_dir"], ctx.p.get("database"))
+        # Only the newest set speaks for "the backups are verified"; an old set checked again does not.
+        if record and newest and newest["name"] == record.get("name"):
+            found += metric_samples.backup_verified(newest.get("database"), "logical", bool(record.get("ok")))
+    elif action == "drill":
+        report = (result or {}).get("report") if exc is None else exc.details.get("report")
+        if isinstance(report, dict) and report.get("rto_target_s") is not None:
+            found += metric_samples.drill_done(report.get("database"), "logical", report.get("achieved_rto_s"),
+                                               report.get("achieved_rpo_s"), report["rto_target_s"],
+                                               report["rpo_target_s"], exc is None, now)
+    return found
+
+
+def _record(ctx, result, exc):
+    if ctx.check_mode or ctx.p["action"] not in METRIC_JOBS:
+        return
+    record_metrics(ctx.p["metrics_file"], job_samples(ctx, result, exc, time.time()), ctx.log, ctx.p["action"])
+
+
 def run_action(params, check_mode=False, tool="frende-db-backup"):
-    """Run one action; every failure is in the log as one ERROR line (unless check mode), then raised."""
+    """Run one action; every failure is in the log as one ERROR line (unless check mode), then raised.
+
+    The run's figures go to the metrics textfile (metrics_file), a failure's too.
+    """
     try:
         ctx = Context(params, check_mode=check_mode, tool=tool)
     except FrendeDbError as exc:
@@ -184,7 +235,7 @@ def run_action(params, check_mode=False, tool="frende-db-backup"):
         raise
     try:
         try:
-            return ACTIONS[ctx.p["action"]](ctx)
+            result = ACTIONS[ctx.p["action"]](ctx)
         except OSError as exc:  # a path the engine did not expect to be refused: say which, never a traceback
             user = pwd.getpwuid(os.geteuid()).pw_name
             raise FrendeDbError("%s: %s (the command runs as OS user %s). Check the owner and mode of that path; "
@@ -192,7 +243,10 @@ def run_action(params, check_mode=False, tool="frende-db-backup"):
     except FrendeDbError as exc:
         if not was_logged(exc):
             log_failure(ctx.p["log_file"], tool, ctx.p["action"], exc, enabled=not check_mode, owner=ctx.p["owner"])
-        raise
+        _record(ctx, None, exc)
+        raise mark_recorded(exc)
+    _record(ctx, result, None)
+    return result
 
 
 def log_failure(path, tool, action, exc, enabled=True, owner=None):

@@ -17,6 +17,8 @@ import re
 
 from ansible_collections.frende.db.plugins.module_utils._command import to_choice, to_int, to_os_user, to_path
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+from ansible_collections.frende.db.plugins.module_utils._metrics.textfile import DEFAULT_PATH as DEFAULT_METRICS_FILE
+from ansible_collections.frende.db.plugins.module_utils._metrics.textfile import check_path as check_metrics_file
 from ansible_collections.frende.db.plugins.module_utils._postgres import (
     CONNECTION_MUTUALLY_EXCLUSIVE,
     connection_argument_spec,
@@ -60,6 +62,7 @@ OPTIONS = dict(
     keep_previous=dict(type="bool", default=True),
     globals=dict(type="str", default="auto", choices=GLOBALS_MODES),
     work_dir=dict(type="path"),
+    metrics_file=dict(type="str", default=DEFAULT_METRICS_FILE),
 )
 
 
@@ -132,4 +135,5 @@ def normalize(params):
             raise FrendeDbError("%s must be longer than zero, got %r." % (key[:-2], p[key[:-2]]))
     p["recipients"] = parse_recipients(p.get("encrypt_recipients"))
     p["owner"] = to_os_user(p.get("owner"), "owner")
+    p["metrics_file"] = check_metrics_file(p.get("metrics_file"), "metrics_file")
     return p

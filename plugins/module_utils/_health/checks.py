@@ -57,12 +57,15 @@ DEFAULTS = dict(
     repository_max_age="26h",
     fail_on="unhealthy",
 )
+# Days before the server certificate expires: degraded below the first, unhealthy below the second.
+CERTIFICATE_WARN_DAYS = 30
+CERTIFICATE_CRIT_DAYS = 7
 
 # The settings entries, in report order; ssl_min_protocol_version is judged by the ssl check.
 SETTING_NAMES = ("max_connections", "authentication_timeout", "log_connections",
                  "log_disconnections", "password_encryption")
 
-CHECK_NAMES = ("connection", "ssl", "settings", "connections", "long_transactions",
+CHECK_NAMES = ("connection", "ssl", "certificate", "settings", "connections", "long_transactions",
                "database_size", "hba", "failed_auth", "backup_age", "wal_archive", "repository")
 
 
@@ -368,7 +371,7 @@ def evaluate_failed_auth(summary, window, warn):
     """``summary`` from server_log.count_failed_auth(), or None when the log was not readable."""
     threshold = dict(max_count=warn, window=format_duration(window))
     value = dict(count=summary["count"], by_user=summary["by_user"], by_client=summary["by_client"],
-                 files=summary["files"])
+                 files=summary["files"], recent_count=summary.get("recent"))
     text = "%d failed authentication attempts in the last %s" % (summary["count"], format_duration(window))
     if summary["count"] > warn:
         top = sorted(summary["by_user"].items(), key=lambda kv: -kv[1])[:3]
@@ -386,7 +389,7 @@ def evaluate_backup(newest, now, max_age, backup_dir):
     age = max(0.0, (now - newest["finished_at"]).total_seconds())
     value = dict(backup_dir=backup_dir, newest=newest["name"], database=newest["database"],
                  format=newest["format"], finished_at=newest["finished_at"].isoformat(),
-                 age_seconds=round(age))
+                 finished_timestamp=newest["finished_at"].timestamp(), age_seconds=round(age))
     text = "Newest backup %s finished %s ago" % (newest["name"], format_duration(age))
     if age > max_age:
         return make_check("backup_age", DEGRADED, value, threshold,
@@ -451,3 +454,23 @@ def evaluate_repository(stanza, newest_stop, now, max_age, error=None):
     if age > max_age:
         return make_check("repository", DEGRADED, value, threshold, "%s, older than %s." % (text, format_duration(max_age)))
     return make_check("repository", HEALTHY, value, threshold, text + ".")
+
+
+def evaluate_certificate(path, not_after, now, error=None):
+    """Days until the server certificate at ``path`` expires (``not_after``: an aware datetime)."""
+    threshold = dict(degraded_below_days=CERTIFICATE_WARN_DAYS, unhealthy_below_days=CERTIFICATE_CRIT_DAYS)
+    if error:
+        return make_check("certificate", UNKNOWN, dict(path=path), threshold, error)
+    days = (not_after - now).total_seconds() / 86400.0
+    value = dict(path=path, not_after=not_after.isoformat(), not_after_timestamp=not_after.timestamp(),
+                 days_left=round(days, 1))
+    if days <= 0:
+        return make_check("certificate", UNHEALTHY, value, threshold,
+                          "The server certificate %s expired on %s: TLS clients that verify it are refused. Run the "
+                          "setup playbook to renew the role's certificate, or install a new one."
+                          % (path, not_after.strftime("%Y-%m-%d")))
+    text = "The server certificate %s expires on %s, in %.0f days" % (path, not_after.strftime("%Y-%m-%d"), days)
+    if days < CERTIFICATE_WARN_DAYS:
+        return make_check("certificate", UNHEALTHY if days < CERTIFICATE_CRIT_DAYS else DEGRADED, value, threshold,
+                          "%s; renew it now (the setup playbook renews the role's own certificate)." % text)
+    return make_check("certificate", HEALTHY, value, threshold, text + ".")

@@ -48,6 +48,7 @@ def argument_spec():
         repository_stanza=dict(type="str"),
         repository_max_age=dict(type="str", default=d["repository_max_age"]),
         fail_on=dict(type="str", default=d["fail_on"], choices=list(hc.FAIL_ON)),
+        metrics_file=dict(type="str", default="none"),
     )
     return spec
 

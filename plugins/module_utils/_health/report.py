@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime
 import os
+import subprocess
+import time
 
 try:
     import psycopg2
@@ -26,11 +28,16 @@ from ansible_collections.frende.db.plugins.module_utils._health import checks as
 from ansible_collections.frende.db.plugins.module_utils._health import hba_audit
 from ansible_collections.frende.db.plugins.module_utils._health import server_log
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+from ansible_collections.frende.db.plugins.module_utils._metrics import samples as metric_samples
+from ansible_collections.frende.db.plugins.module_utils._metrics import textfile
+from ansible_collections.frende.db.plugins.module_utils._metrics.record import record as record_metrics
 from ansible_collections.frende.db.plugins.module_utils._postgres import Db, timed_connect, validate_connection_params
 from ansible_collections.frende.db.plugins.module_utils._repository import pgbackrest
 from ansible_collections.frende.db.plugins.module_utils._units import format_duration
 
 STATEMENT_TIMEOUT_MS = 30000
+# The failed-login burst alert's window (failed_auth's value recent_count).
+BURST_WINDOW_S = 600
 
 # inet_server_addr() is NULL exactly when this session came in over the Unix socket.
 _SSL_SQL = ("SELECT ssl, version, cipher, bits, inet_server_addr() IS NULL AS local_socket "
@@ -125,6 +132,7 @@ class HealthCollector:
             version = self.db.query_one("SELECT current_setting('server_version') AS v")["v"]
             checks.append(hc.evaluate_connection(latency, version))
             checks += self._guard("ssl", self.check_ssl)
+            checks += self._guard("certificate", self.check_certificate)
             checks += self._guard("settings", self.check_settings)
             checks += self._guard("connections", self.check_connections)
             checks += self._guard("long_transactions", self.check_long_transactions)
@@ -210,12 +218,26 @@ class HealthCollector:
         log_tz = server_log.resolve_timezone(self._setting("log_timezone"))
         try:
             files = server_log.find_log_files(path, since)
-            summary = server_log.count_failed_auth(files, since, None, log_tz)
+            summary = server_log.count_failed_auth(files, since, None, log_tz, recent_since=self.now - datetime.timedelta(
+                seconds=BURST_WINDOW_S))
         except (OSError, UnicodeError) as exc:
             return hc.make_check("failed_auth", hc.UNKNOWN, dict(server_log=path), threshold,
                                  "The server log %s is not readable here (%s); set server_log to the log "
                                  "file or directory, or run as a user that may read it." % (path, exc))
         return hc.evaluate_failed_auth(summary, window, self.options["failed_auth_warn"])
+
+    def check_certificate(self):
+        path = self._setting("ssl_cert_file")
+        if not path:
+            return hc.evaluate_certificate(None, None, self.now, error="ssl_cert_file is empty or not visible to this role "
+                                                                              "(it needs pg_read_all_settings, which pg_monitor has).")
+        if not os.path.isabs(path):
+            path = os.path.join(self._setting("data_directory") or "", path)
+        try:
+            not_after = certificate_not_after(path)
+        except FrendeDbError as exc:
+            return hc.evaluate_certificate(path, None, self.now, error=exc.msg)
+        return hc.evaluate_certificate(path, not_after, self.now)
 
     def check_backup_age(self):
         backup_dir = self.options["backup_dir"]
@@ -249,6 +271,21 @@ class HealthCollector:
         return hc.evaluate_repository(stanza, newest, self.now, self.options["repository_max_age"])
 
 
+def certificate_not_after(path):
+    """The notAfter of the PEM certificate at ``path``, as openssl reads it (an aware UTC datetime)."""
+    try:
+        proc = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", path], capture_output=True, text=True,
+                              timeout=30, check=False)
+    except OSError as exc:
+        raise FrendeDbError("The certificate %s could not be read: openssl is not available (%s)." % (path, exc))
+    line = proc.stdout.strip()
+    if proc.returncode != 0 or not line.startswith("notAfter="):
+        raise FrendeDbError("The certificate %s could not be read here: %s" % (
+            path, (proc.stderr.strip().splitlines() or ["openssl x509 failed"])[0]))
+    moment = datetime.datetime.strptime(" ".join(line[len("notAfter="):].split()), "%b %d %H:%M:%S %Y GMT")
+    return moment.replace(tzinfo=datetime.timezone.utc)
+
+
 def collect(params, options, now=None):
     return HealthCollector(params, options, now=now).collect()
 
@@ -262,12 +299,20 @@ class HealthReport:
         # not an unreachable server.
         validate_connection_params(params)
         self.options = hc.normalize_options(params)
+        self.metrics_file = textfile.check_path(params.get("metrics_file"), "metrics_file")
         self.result = None
 
     def run(self):
         report = HealthCollector(self.params, self.options).collect()
         self.result = dict(changed=False, status=report["status"], checks=report["checks"])
         return self.result
+
+    def record_metrics(self):
+        """The report's gauges into metrics_file, as the scheduled check writes them; returns why not, or None."""
+        status = self.result["status"]
+        found = metric_samples.job_run("health", 1 if status == hc.UNHEALTHY else 0, time.time())
+        found += metric_samples.health(self.result["checks"], self.params.get("database") or self.params.get("login_db"))
+        return record_metrics(self.metrics_file, found, None, "health")
 
     @property
     def fails(self):

@@ -133,15 +133,17 @@ def find_log_files(path, since):
     return rotated + [path]
 
 
-def count_failed_auth(paths, since, until=None, log_tz=None):
+def count_failed_auth(paths, since, until=None, log_tz=None, recent_since=None):
     """Failed logins in ``paths`` with a timestamp in [since, until].
 
-    Returns {count, by_user, by_client, files, first, last}. The client comes from
+    Returns {count, by_user, by_client, files, first, last, recent}; ``recent``
+    counts those at or after ``recent_since`` (None without it). The client comes from
     the message (pg_hba.conf lines name the host) or from the 'connection received'
     line of the same backend pid (log_connections=on, as the policy asks).
     """
     count, by_user, by_client = 0, {}, {}
     first = last = None
+    recent = 0 if recent_since is not None else None
     for path in paths:
         hosts = {}
         with _open(path) as handle:
@@ -162,6 +164,8 @@ def count_failed_auth(paths, since, until=None, log_tz=None):
                     continue
                 message = fatal.group("msg")
                 count += 1
+                if recent is not None and moment >= recent_since:
+                    recent += 1
                 user = _USER_RE.search(message)
                 user = user.group("user").replace('""', '"') if user else "unknown"
                 host = _HOST_RE.search(message)
@@ -171,7 +175,8 @@ def count_failed_auth(paths, since, until=None, log_tz=None):
                 first = moment if first is None or moment < first else first
                 last = moment if last is None or moment > last else last
     return dict(count=count, by_user=by_user, by_client=by_client, files=list(paths),
-                first=first.isoformat() if first else None, last=last.isoformat() if last else None)
+                first=first.isoformat() if first else None, last=last.isoformat() if last else None,
+                recent=recent)
 
 
 def debian_log_path(cluster_name, version_major="15"):

@@ -24,11 +24,16 @@ import argparse
 import json
 import os
 import sys
+import time
 
 from ansible_collections.frende.db.plugins.module_utils import _command as command
 from ansible_collections.frende.db.plugins.module_utils._health import checks as hc
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._maintenance.maintenance import Maintenance
+from ansible_collections.frende.db.plugins.module_utils._metrics import samples as metric_samples
+from ansible_collections.frende.db.plugins.module_utils._metrics import textfile
+from ansible_collections.frende.db.plugins.module_utils._metrics.record import record as record_metrics
+from ansible_collections.frende.db.plugins.module_utils._metrics.record import record_refused
 from ansible_collections.frende.db.plugins.module_utils._postgres import SSL_MODES, validate_identifier
 
 PROG = "frende-db-maintenance"
@@ -76,6 +81,8 @@ KEYS = {
     "repository_stanza": (None, "pgBackRest stanza on the backup host (default: none; repository is unknown)"),
     "repository_max_age": (hc.DEFAULTS["repository_max_age"], "newest repository backup older than this is degraded"),
     "owner": ("postgres", "OS user the command runs as when started as root (the database's, as under cron)"),
+    "metrics_file": (textfile.DEFAULT_PATH, "node_exporter textfile for the job's gauges, or none (written only "
+                                            "where its directory exists)"),
 }
 DEFAULT_LOG_FILE = KEYS["log_file"][0]
 
@@ -128,6 +135,7 @@ def validate(merged):
     for key in ("log_file", "login_unix_socket", "ssl_rootcert"):
         settings[key] = checked(key, command.to_path)
     settings["owner"] = command.to_os_user(value["owner"], "owner (%s)" % where["owner"])
+    settings["metrics_file"] = textfile.check_path(value["metrics_file"], "metrics_file (%s)" % where["metrics_file"])
     settings["login_host"] = value["login_host"] or None
     settings["login_user"] = value["login_user"] or None
     settings["login_port"] = checked("login_port", command.to_int, 1, 65535)
@@ -160,12 +168,20 @@ def _log_owner_ids(owner):
         return None
 
 
+def metrics_job(actions):
+    """The job the metrics name a run after: health on its own (the 5-minute check), else maintenance."""
+    return "health" if list(actions) == ["health"] else "maintenance"
+
+
 def _log_usage_error(values, exc, check_mode):
     """A configuration the command refuses is a failure too: one ERROR line where the log would be."""
     path = command.log_path_hint(values.get("log_file"), values.get("config") or DEFAULT_CONFIG, SECTION,
                                  DEFAULT_LOG_FILE)
     command.log_failure(path, PROG, values.get("action") or "-", str(exc), enabled=not check_mode,
                         owner=values.get("owner") or KEYS["owner"][0], exit=EXIT_USAGE)
+    if not check_mode and values.get("action"):
+        record_refused(values.get("metrics_file"), values.get("config") or DEFAULT_CONFIG, SECTION,
+                       metrics_job([values["action"]]), EXIT_USAGE)
 
 
 def main(argv=None, run_as_owner=False):
@@ -206,6 +222,11 @@ def main(argv=None, run_as_owner=False):
     # "finish", not "done": with one action, that action's own events are in the log too.
     log.write("ERROR" if failed else "INFO", args.action, "finish", failed=",".join(failed) or None,
               changed=changed, exit=code)
+    if not args.check:
+        found = metric_samples.job_run(metrics_job(actions), code, time.time())
+        if results.get("health", {}).get("checks"):
+            found += metric_samples.health(results["health"]["checks"], settings["database"])
+        record_metrics(settings["metrics_file"], found, log, args.action)
     document = dict(command=PROG, action=args.action, actions=actions, database=settings["database"],
                     check_mode=args.check,
                     changed=changed, failed=bool(failed), exit_code=code, msg=msg, log_file=settings["log_file"],

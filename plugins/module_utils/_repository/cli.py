@@ -26,6 +26,9 @@ import time
 
 from ansible_collections.frende.db.plugins.module_utils import _command as command
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
+from ansible_collections.frende.db.plugins.module_utils._metrics import samples as metric_samples
+from ansible_collections.frende.db.plugins.module_utils._metrics import textfile
+from ansible_collections.frende.db.plugins.module_utils._metrics.record import record as record_metrics
 from ansible_collections.frende.db.plugins.module_utils._postgres import validate_identifier
 from ansible_collections.frende.db.plugins.module_utils._backup import engine as backup_engine
 from ansible_collections.frende.db.plugins.module_utils._repository import drill, jobs, logical_copy, pgbackrest
@@ -80,11 +83,16 @@ def build_parser():
     parser.add_argument("--retention-days", default="30", help="copy-sets: copies older than this go (default 30)")
     parser.add_argument("--keep-min", default="7",
                         help="copy-sets: the newest copies kept whatever their age (default 7)")
+    parser.add_argument("--metrics-file", default=textfile.DEFAULT_PATH,
+                        help="node_exporter textfile for the job's gauges, or none (default %s, written only where "
+                             "its directory exists)" % textfile.DEFAULT_PATH)
     parser.add_argument("--json", action="store_true", help="print one JSON result document")
     return parser
 
 
 def _check(args):
+    # First: a run refused for any other reason still reports to the metrics (checked, or the default).
+    args.metrics_path = textfile.check_path(args.metrics_file, "--metrics-file")
     if args.action != "seal-wal" and not args.stanza:
         raise FrendeDbError("--stanza is required for --action %s: give the database's name (frende_db_name)."
                             % args.action)
@@ -125,6 +133,9 @@ def _seal(args, log, watch):
     ingest_ids = _ids(args.ingest_owner, "--ingest-owner")
     while True:
         result = jobs.seal(args.ingest_path, args.repo_path, log, repo_ids, ingest_ids)
+        if result["sealed"]:
+            record_metrics(args.metrics_path, [("frende_db_wal_last_sealed_timestamp_seconds", {}, time.time())],
+                           log, "seal-wal")
         if not watch:
             result["msg"] = "%d WAL file(s) sealed, %d refused" % (len(result["sealed"]), len(result["refused"]))
             return result
@@ -177,6 +188,33 @@ def run_action(args, log, watch):
                 msg="stanza %s: %s" % (args.stanza, message))
 
 
+# The jobs the metrics know (seal-wal reports its own gauge; info changes nothing).
+METRIC_JOBS = ("backup", "verify", "expire", "drill", "copy-sets")
+
+
+def job_samples(args, result, code, now):
+    """The gauges of one run of a repository job (``result`` None: it failed before it had one)."""
+    job = {"backup": "backup_" + args.kind, "copy-sets": "copy"}.get(args.action, args.action)
+    found = metric_samples.job_run(job, code, now)
+    result = result or {}
+    if args.action == "backup" and result.get("stop") is not None:
+        found += metric_samples.backup_taken(args.stanza, args.kind, result["stop"], result.get("repo_size") or 0,
+                                             result["duration_s"], verified=result.get("verified"))
+    elif args.action == "verify":
+        found += metric_samples.backup_verified(args.stanza, "repository", code == 0)
+    elif args.action == "drill" and result.get("rto_target_s") is not None:
+        found += metric_samples.drill_done(result.get("database") or args.stanza, "physical", result.get("rto_s"),
+                                           result.get("rpo_s"), result["rto_target_s"], result["rpo_target_s"],
+                                           bool(result.get("ok")), now)
+    return found
+
+
+def _record(args, result, code, log=None):
+    if args.action in METRIC_JOBS:
+        path = getattr(args, "metrics_path", textfile.DEFAULT_PATH)
+        record_metrics(path, job_samples(args, result, code, time.time()), log, args.action)
+
+
 def _on_signal(signum, _frame):
     raise Terminated("terminated by %s" % signal.Signals(signum).name)
 
@@ -206,15 +244,19 @@ def main(argv, out=None, err=None, run_as_owner=False):
     except FrendeDbError as exc:
         command.log_failure(args.log_file, PROG, args.action, exc, enabled=args.action != "info",
                             owner=args.owner, stanza=args.stanza)
+        _record(args, None, 1)
         if args.json:
             out.write(json.dumps(dict(failed=True, msg=str(exc), action=args.action), indent=2) + "\n")
         err.write("%s: %s\n" % (PROG, exc))
         return 1
     result["action"] = args.action
     if args.action == "drill" and not result.get("ok"):
+        code = 1 if result.get("error") else EXIT_MISSED
+        _record(args, result, code, log)
         (out if args.json else err).write((json.dumps(result, indent=2, sort_keys=True, default=str)
                                            if args.json else "%s: %s" % (PROG, result["msg"])) + "\n")
-        return 1 if result.get("error") else EXIT_MISSED
+        return code
+    _record(args, result, 0, log)
     out.write((json.dumps(result, indent=2, sort_keys=True, default=str) if args.json else result.get("msg", ""))
               + "\n")
     return 0

@@ -360,3 +360,21 @@ def test_repository_states():
 def test_wrong_repository_options_are_refused(key, value, words):
     with pytest.raises(FrendeDbError, match=words):
         hc.normalize_options({key: value})
+
+
+@pytest.mark.parametrize("days,status", [(400, "healthy"), (30.5, "healthy"), (29.9, "degraded"), (7.5, "degraded"),
+                                         (6.9, "unhealthy"), (-1, "unhealthy")])
+def test_certificate_is_degraded_under_30_days_and_unhealthy_under_7(days, status):
+    now = datetime.datetime(2026, 12, 7, tzinfo=datetime.timezone.utc)
+    check = hc.evaluate_certificate("/etc/x.crt", now + datetime.timedelta(days=days), now)
+    assert check["status"] == status
+    assert check["value"]["not_after_timestamp"] == (now + datetime.timedelta(days=days)).timestamp()
+    if status != "healthy":
+        assert "setup playbook" in check["message"]
+
+
+def test_a_certificate_that_cannot_be_read_is_unknown_with_why():
+    check = hc.evaluate_certificate("/nope.crt", None, datetime.datetime.now(datetime.timezone.utc),
+                                    error="The certificate /nope.crt could not be read here: No such file")
+    assert (check["status"], check["message"]) == ("unknown", "The certificate /nope.crt could not be read here: "
+                                                              "No such file")

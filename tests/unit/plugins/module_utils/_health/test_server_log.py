@@ -53,6 +53,13 @@ def test_counts_only_fatal_auth_failures_in_window(log_file):
     assert summary["last"] == "2026-11-28T10:30:00+00:00"
 
 
+def test_recent_counts_the_burst_window_inside_the_window(log_file):
+    summary = sl.count_failed_auth([log_file], NOW - datetime.timedelta(hours=24), NOW,
+                                   recent_since=NOW - datetime.timedelta(minutes=121))
+    assert (summary["count"], summary["recent"]) == (5, 2)  # 10:30 app and 10:00:00.6 postgres are recent
+    assert sl.count_failed_auth([log_file], NOW - datetime.timedelta(hours=24), NOW)["recent"] is None
+
+
 def test_window_edges(log_file):
     summary = sl.count_failed_auth([log_file], NOW - datetime.timedelta(hours=3), NOW)
     assert summary["count"] == 3  # 09:00 mallory, 10:00 postgres, 10:30 app
