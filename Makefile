@@ -11,7 +11,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export CONTAINERS_CONF := $(CURDIR)/scripts/podman/containers.conf
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help test demo venv system-deps host-deps collection units integration sanity lint ecosystem molecule ee docs-check clean
+.PHONY: help test demo venv system-deps host-deps collection units alerts integration sanity lint ecosystem molecule ee docs-check clean
 
 help:
 	@echo "make test   - every test: units, sanity, lint, ecosystem, integration, molecule"
@@ -48,6 +48,13 @@ collection:
 
 units: venv collection
 	$(BIN)/python -m pytest tests/unit
+
+# The Prometheus alert rules, rendered with the role's defaults: promtool check rules and
+# promtool's unit tests (tests/alerts). promtool and amtool come unpacked from Debian's
+# packages into build/prometheus-tools, not installed (scripts/prometheus-tools.sh).
+alerts: venv collection
+	bash scripts/prometheus-tools.sh
+	$(BIN)/python -m pytest tests/alerts
 
 # tests/integration against PostgreSQL 15 here, then the three modules' tests
 # against PostgreSQL 17 in a Debian 13 test host (scripts/integration-pg17.sh).
@@ -91,7 +98,7 @@ demo: venv collection
 	scripts/demo.sh
 
 # Fastest and most likely to fail first; make stops at the first target that fails.
-test: units sanity lint ecosystem integration molecule
+test: units alerts sanity lint ecosystem integration molecule
 
 clean:
 	rm -rf $(BUILD) .pytest_cache
