@@ -3,14 +3,16 @@
 #   frende-demo-db      (group frende_db)      PostgreSQL 15, hardened by playbooks/setup.yml
 #   frende-demo-backup  (group frende_backup)  the encrypted pgBackRest repository: WAL archive, backups
 #   frende-demo-app     (group frende_app)     gets the CA and database.env
-# Then backups (logical on the database host, physical off-host), both drills and the health report.
+#   frende-demo-monitor (group frende_monitoring) Prometheus and Alertmanager, scraping the others over TLS
+# Then backups (logical on the database host, physical off-host), both drills and the health report,
+# and where to open Prometheus and Alertmanager.
 # The hosts stay up for a look around (podman exec -it frende-demo-db bash);
 # `scripts/demo.sh down` removes them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 NETWORK=frende-demo
-HOSTS=(frende-demo-db frende-demo-backup frende-demo-app)
+HOSTS=(frende-demo-db frende-demo-backup frende-demo-app frende-demo-monitor)
 DEMO=$ROOT/build/demo
 
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/podman/containers.conf}
@@ -50,7 +52,7 @@ fi
 export FRENDE_DB_PGBACKREST_CIPHER_PASS
 
 cat >"$DEMO/inventory/hosts.yml" <<YAML
-# Written by scripts/demo.sh: three disposable podman hosts.
+# Written by scripts/demo.sh: four disposable podman hosts.
 all:
   vars:
     ansible_connection: podman
@@ -64,6 +66,9 @@ all:
     frende_app:
       hosts:
         frende-demo-app:
+    frende_monitoring:
+      hosts:
+        frende-demo-monitor:
 YAML
 rm -rf "$DEMO/inventory/.frende-db-pki"   # new hosts, new CA
 
@@ -93,5 +98,27 @@ ansible-playbook -i "$DEMO/inventory" playbooks/health.yml
 step "The application server connects with sslmode=verify-full from its database.env"
 podman exec frende-demo-app sh -c 'command -v psql >/dev/null || { apt-get -qq update && apt-get -qq install -y postgresql-client-15 >/dev/null; }'
 podman exec frende-demo-app sh -c 'psql -X "$(sed -n "s/^DATABASE_URL=//p" /etc/frende/db/database.env)" -c "SELECT current_user, version AS tls, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()"'
+
+step "Prometheus and Alertmanager on frende-demo-monitor: every target up, every frende.db alert rule loaded"
+podman exec -i frende-demo-monitor python3 - <<'PY'
+import base64, json, ssl, urllib.request
+secret = open("/etc/prometheus/frende-tls/password").read()
+context = ssl.create_default_context(cafile="/etc/prometheus/frende-tls/ca.crt")
+def get(path):
+    request = urllib.request.Request("https://frende-demo-monitor:9090" + path)
+    request.add_header("Authorization", "Basic " + base64.b64encode(("prometheus:" + secret).encode()).decode())
+    return json.load(urllib.request.urlopen(request, context=context, timeout=10))["data"]
+for target in get("/api/v1/targets")["activeTargets"]:
+    print("  %-20s %-18s %s" % (target["labels"]["job"], target["labels"]["host"], target["health"]))
+rules = [r for g in get("/api/v1/rules")["groups"] for r in g["rules"]]
+print("  %d alert rules, firing now: %s" % (len(rules), ", ".join(sorted(set(
+    r["name"] for r in rules if r.get("state") == "firing"))) or "none"))
+PY
+monitor_ip=$(podman inspect -f "{{(index .NetworkSettings.Networks \"$NETWORK\").IPAddress}}" frende-demo-monitor)
+pki=$DEMO/inventory/.frende-db-pki
+echo "  Prometheus:   https://frende-demo-monitor:9090/   Alertmanager: https://frende-demo-monitor:9093/"
+echo "  (from this machine: add '$monitor_ip frende-demo-monitor' to /etc/hosts, trust $pki/ca.crt;"
+echo "   user prometheus, password in $pki/monitoring-password), e.g.:"
+echo "  curl --cacert $pki/ca.crt --resolve frende-demo-monitor:9090:$monitor_ip -u prometheus:\"\$(cat $pki/monitoring-password)\" https://frende-demo-monitor:9090/api/v1/alerts"
 
 step "Done in $((SECONDS - start)) s. Inventory: build/demo/inventory. Look around: podman exec -it frende-demo-db bash. Remove: scripts/demo.sh down"

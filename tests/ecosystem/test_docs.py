@@ -8,6 +8,7 @@ shows every module and the role from the installed collection."""
 
 from __future__ import annotations
 
+import ast
 import re
 
 import ansible
@@ -20,6 +21,12 @@ from tests.ecosystem.test_awx_definitions import DEFS, ROLE_DEFAULTS
 DOCS = sorted((REPO / "docs").rglob("*.md")) + [REPO / "README.md"]
 PLAYBOOKS = sorted(p.stem for p in (REPO / "playbooks").glob("*.yml"))
 CONFIGURE_VARS = load_yaml(REPO / "playbooks" / "awx_configure.yml")[0]["vars"]
+# The gauges the jobs write (their names start with frende_db_ too): the keys of _metrics/samples.py's HELP.
+METRIC_HELP = [node.value for node in ast.walk(ast.parse((REPO / "plugins" / "module_utils" / "_metrics" / "samples.py")
+                                                         .read_text())) if isinstance(node, ast.Constant)
+               and isinstance(node.value, str) and re.fullmatch(r"frende_db_[a-z_]+", node.value)]
+# ... and Prometheus' scrape jobs (vars/main.yml, __frende_db_scrape_jobs).
+METRIC_HELP += re.findall(r"- name: (frende_db_[a-z_]+)", (REPO / "roles" / "frende_db" / "vars" / "main.yml").read_text())
 AWX_COLLECTION = REPO / ".venv" / "lib" / "python3.11" / "site-packages" / "ansible_collections" / "awx" / "awx"
 
 
@@ -76,11 +83,13 @@ def test_documented_defaults_are_the_real_ones(page):
 
 @pytest.mark.parametrize("doc", DOCS, ids=ids(DOCS))
 def test_variable_and_job_template_names_exist(doc):
-    known = set(ROLE_DEFAULTS) | set(CONFIGURE_VARS) | set(DEFS) | {"frende_db_" + m[len("frende_db_"):] for m in MODULES}
+    known = (set(ROLE_DEFAULTS) | set(CONFIGURE_VARS) | set(DEFS) | {"frende_db_" + m[len("frende_db_"):] for m in MODULES}
+             | set(METRIC_HELP))  # the gauges the jobs write
     body = text(doc)
     for name in set(re.findall(r"\bfrende_db_[a-z0-9_]+\b", body)):
         assert name in known, "%s names %s, which does not exist" % (doc.name, name)
-    objects = {t["name"] for t in DEFS["frende_db_awx_job_templates"]} | {s["name"] for s in DEFS["frende_db_awx_schedules"]}
+    objects = ({t["name"] for t in DEFS["frende_db_awx_job_templates"]} | {s["name"] for s in DEFS["frende_db_awx_schedules"]}
+               | {v for v in CONFIGURE_VARS.values() if isinstance(v, str) and v.startswith("Frende database: ")})
     for name in set(re.findall(r"Frende database: [a-z ]+[a-z]", body)):
         assert name in objects, "%s names the AWX object %r, which awx_configure.yml does not create" % (doc.name, name)
 

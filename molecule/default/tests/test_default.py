@@ -18,7 +18,7 @@ import subprocess
 
 from frende_hosts import PASSWORD, PG_CONF, PG_LOG, PG_VERSION, app_psql, playbook, psql_postgres, recap, sh, task_results
 
-DB, APP, INTRUDER = "frende-db", "frende-app", "frende-intruder"
+DB, APP, INTRUDER, MONITOR = "frende-db", "frende-app", "frende-intruder", "frende-monitor"
 
 
 def setting(name):
@@ -224,7 +224,7 @@ def test_a_dry_run_after_setup_changes_nothing_and_leaks_no_password():
     run = playbook("setup.yml", "--check", "--diff", "-vvv")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     stats = recap(run.stdout)
-    assert set(stats) == {DB, APP}
+    assert set(stats) == {DB, APP, MONITOR}
     assert all(s["changed"] == 0 and s["failed"] == 0 for s in stats.values()), stats
     for text in (run.stdout, run.stderr):
         assert PASSWORD not in text
@@ -312,8 +312,12 @@ def test_a_key_that_does_not_match_the_certificate_fails_before_the_server_is_to
                         "-out", str(tmp_path / (name + ".crt"))], check=True, capture_output=True)
     before = _server_cert_fingerprint()
     pid = psql_postgres("SELECT pg_postmaster_start_time();").stdout
+    # With certificates of one's own, the monitoring hosts' must be one's own too (the preflight asks for them).
+    pki = os.path.join(os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]), ".frende-db-pki")
     run = playbook("setup.yml", "-e", "frende_db_ssl_cert=%s" % (tmp_path / "a.crt"),
-                   "-e", "frende_db_ssl_key=%s" % (tmp_path / "b.key"), "-e", "frende_db_ssl_ca=%s" % (tmp_path / "a.crt"))
+                   "-e", "frende_db_ssl_key=%s" % (tmp_path / "b.key"), "-e", "frende_db_ssl_ca=%s" % (tmp_path / "a.crt"),
+                   "-e", "frende_db_monitoring_ssl_cert=%s/frende-db-monitoring.crt" % pki,
+                   "-e", "frende_db_monitoring_ssl_key=%s/frende-db-monitoring.key" % pki)
     assert run.returncode != 0
     assert "does not match the certificate" in run.stdout
     assert _server_cert_fingerprint() == before

@@ -26,17 +26,27 @@ import yaml
 from awx_jobs import REPO, Controller
 from frende_hosts import PASSWORD, psql_postgres, sh
 
-DB, APP = "frende-db", "frende-app"
+DB, APP, MONITOR = "frende-db", "frende-app", "frende-monitor"
 PROBE = "SELECT name FROM awx_probe ORDER BY id;"
 
 
 def molecule_inventory():
-    """The hosts as an AWX inventory holds them: groups frende_db and frende_app, connection variables."""
-    with open(os.environ["MOLECULE_INVENTORY_FILE"], encoding="utf-8") as f:
+    """The hosts as an AWX inventory holds them: groups frende_db, frende_app and frende_monitoring, connection
+    variables, the scenario's group variables, and what an AWX job cannot find next to its inventory: the
+    monitoring hosts' certificates (files of one's own, as with the TLS credential) and the monitoring password."""
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"])
+    with open(inventory, encoding="utf-8") as f:
         data = yaml.safe_load(f)
-    groups = {g: sorted(data[g]["hosts"]) for g in ("frende_db", "frende_app")}
-    hostvars = {host: {k: v for k, v in data["all"]["hosts"][host].items() if k.startswith("ansible_")}
-                for hosts in groups.values() for host in hosts}
+    with open(inventory.parent / "group_vars" / "all", encoding="utf-8") as f:
+        shared = yaml.safe_load(f)
+    pki = inventory.parent / ".frende-db-pki"
+    shared["frende_db_monitoring_password"] = (pki / "monitoring-password").read_text().strip()
+    groups = {g: sorted(data[g]["hosts"]) for g in ("frende_db", "frende_app", "frende_monitoring")}
+    hostvars = {}
+    for host in set(h for hosts in groups.values() for h in hosts):
+        hostvars[host] = dict(shared, **{k: v for k, v in data["all"]["hosts"][host].items() if k.startswith("ansible_")})
+        hostvars[host].update(frende_db_monitoring_ssl_cert=str(pki / (host + "-monitoring.crt")),
+                              frende_db_monitoring_ssl_key=str(pki / (host + "-monitoring.key")))
     return {"groups": groups, "hostvars": hostvars}
 
 
@@ -84,7 +94,7 @@ def identity_copies():
 def test_the_setup_job_changes_nothing_on_converged_hosts(controller):
     job = controller.launch("playbooks/setup.yml")
     assert (job.status, job.rc) == ("successful", 0), job.summary()
-    assert set(job.stats["ok"]) == {DB, APP}
+    assert set(job.stats["ok"]) == {DB, APP, MONITOR}
     assert job.changed_results() == [], [(e["host"], e["task"]) for e in job.changed_results()]
     assert not job.stats.get("changed")
     # The role used the credential's certificates, not a CA of its own next

@@ -15,6 +15,7 @@ from frende_hosts import PG_VERSION, PODMAN_ENV, RELEASE, app_psql, playbook, ps
 
 BACKUP = "frende-backup"
 DB = "frende-db"
+APP = "frende-app"
 NETWORK = "frende-test-disaster"
 IMAGE = "localhost/frende-test-base:" + RELEASE
 ARCHIVE_TIMEOUT_S = 15  # molecule.yml sets frende_db_archive_timeout: 15s
@@ -77,6 +78,14 @@ def test_a_full_backup_is_taken_verified_and_logged_on_the_backup_host():
     log = sh(BACKUP, "cat /var/log/frende/backup.log").stdout
     assert re.search(r"action=backup event=finished stanza=frende type=full label=\S+F ", log)
     assert "action=verify event=verified stanza=frende" in log
+    # The backup host's gauges carry the repository's figures.
+    metrics = sh(BACKUP, "cat /var/lib/prometheus/node-exporter/frende_db.prom").stdout
+    assert re.search(r'^frende_db_job_last_exit_code\{job="backup_full"\} 0\.0$', metrics, re.M), metrics
+    assert re.search(r'^frende_db_backup_last_verified\{database="frende",kind="full"\} 1\.0$', metrics, re.M)
+    stop = re.search(r'^frende_db_backup_last_success_timestamp_seconds\{database="frende",kind="full"\} (\S+)$',
+                     metrics, re.M)
+    assert stop and abs(float(stop.group(1)) - backups[-1]["stop"]) < 1
+    STATE["full_stop"] = backups[-1]["stop"]
     # The passphrase is in the backup host's config only: not on the database host, not in any log.
     secret = sh(BACKUP, "sed -n 's/^repo1-cipher-pass=//p' /etc/pgbackrest/pgbackrest.conf").stdout.strip()
     assert len(secret) >= 20
@@ -87,6 +96,26 @@ def test_a_full_backup_is_taken_verified_and_logged_on_the_backup_host():
         assert found == [], (host, found)
     # ...and on the database host, no process's command line or environment either.
     assert holding(DB, secret, "/proc/[0-9]*/cmdline /proc/[0-9]*/environ") == []
+
+
+def test_prometheus_on_the_monitoring_host_has_the_repository_figures():
+    query = ("frende_db_backup_last_success_timestamp_seconds"
+             '{host="frende-backup",kind="full",job="frende_db_node"}')
+    script = r"""
+import base64, json, ssl, sys, urllib.parse, urllib.request
+secret = open("/etc/prometheus/frende-tls/password").read()
+request = urllib.request.Request("https://frende-app:9090/api/v1/query?query=" + urllib.parse.quote(sys.argv[1]))
+request.add_header("Authorization", "Basic " + base64.b64encode(("prometheus:" + secret).encode()).decode())
+context = ssl.create_default_context(cafile="/etc/prometheus/frende-tls/ca.crt")
+print(json.dumps(json.load(urllib.request.urlopen(request, context=context, timeout=10))["data"]["result"]))
+"""
+    deadline = time.time() + 90
+    while True:
+        result = json.loads(sh(APP, "python3 - '%s' <<'PY'\n%s\nPY" % (query, script)).stdout)
+        if result or time.time() > deadline:
+            break
+        time.sleep(3)
+    assert result and float(result[0]["value"][1]) == pytest.approx(STATE["full_stop"], abs=1), result
 
 
 def test_the_database_host_cannot_remove_or_replace_the_repository_history():
@@ -262,3 +291,8 @@ def test_the_physical_drill_restores_checks_and_times_the_newest_backup_on_the_b
     assert sh(BACKUP, "ls -A /var/lib/pgbackrest-drill").stdout.strip() == ""  # scratch removed
     log = sh(BACKUP, "cat /var/log/frende/backup.log").stdout
     assert re.search(r"INFO action=drill event=passed stanza=frende .* ok=yes", log), log[-2000:]
+    metrics = sh(BACKUP, "cat /var/lib/prometheus/node-exporter/frende_db.prom").stdout
+    assert re.search(r'^frende_db_job_last_exit_code\{job="drill"\} 0\.0$', metrics, re.M), metrics
+    assert re.search(r'^frende_db_drill_last_rto_seconds\{database="frende",kind="physical"\} %s$'
+                     % re.escape(str(float(report["rto_s"]))), metrics, re.M), metrics
+    assert 'frende_db_drill_last_success_timestamp_seconds{database="frende",kind="physical"}' in metrics
