@@ -15,10 +15,11 @@ description:
     RV(checks), as the security document's "Health Checks" and "Monitoring" sections ask.
   - Checks are C(connection) (reachable, latency, version), C(ssl) (this connection uses TLS, server
     C(ssl=on), C(ssl_min_protocol_version)), C(certificate) (days until the server certificate expires, C(degraded)
-    under 30 and C(unhealthy) under 7), one C(settings.<name>) entry per policy setting
+    under 30 and C(unhealthy) under 7), C(data_checksums) (C(degraded) when the cluster has none), one C(settings.<name>) entry per policy setting
     (O(expected)), C(connections) (use of C(max_connections)), C(long_transactions) (oldest open
     transaction and idle-in-transaction sessions), C(database_size), C(hba) (audit of
-    C(pg_hba_file_rules)), C(failed_auth) (failed logins in the server log), C(backup_age) (age of
+    C(pg_hba_file_rules)), C(password_age) (when the application password was set), C(roles) (powers,
+    unmanaged login roles, the application role's privileges beyond its preset), C(failed_auth) (failed logins in the server log), C(backup_age) (age of
     the newest backup set, the recovery point objective), C(wal_archive) (continuous archiving, from
     C(pg_stat_archiver)) and C(repository) (the newest backup on the backup host).
   - A connection over the server's Unix socket (O(login_unix_socket)) never leaves the host and cannot use
@@ -139,6 +140,34 @@ options:
     description: C(repository) is C(degraded) when the newest backup in the repository is older than this.
     type: str
     default: 26h
+  password_record:
+    description:
+      - The record of the application password rotations (JSON with C(active) and C(set_at); the role keeps it in
+        C(/etc/frende/db/app-login.json)). The C(password_age) check reports the age of the password in use.
+      - Not given, C(password_age) is C(unknown).
+    type: path
+  password_max_age:
+    description: C(password_age) is C(degraded) when the password in use is older than this.
+    type: str
+    default: 90d
+  require_encrypted_backups:
+    description: C(backup_age) is C(degraded) when the newest backup set is not encrypted (the role's policy).
+    type: bool
+    default: false
+  app_role:
+    description:
+      - The application role. The C(roles) check reports its privileges in the connected database beyond the C(app)
+        preset of M(frende.db.frende_db_role) (CONNECT; USAGE on schemas; SELECT, INSERT, UPDATE, DELETE on tables;
+        USAGE, SELECT on sequences), objects it owns and roles it is a member of. Not given, that part is skipped.
+    type: str
+  managed_roles:
+    description:
+      - The LOGIN roles the collection manages. The C(roles) check reports every other LOGIN role (C(postgres) aside);
+        empty, that part is skipped. Roles with SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS other than
+        C(postgres) are always reported.
+    type: list
+    elements: str
+    default: []
   metrics_file:
     description:
       - node_exporter's textfile (C(*.prom)) that gets the report as Prometheus gauges
@@ -229,8 +258,8 @@ checks:
   elements: dict
   contains:
     name:
-      description: C(connection), C(ssl), C(certificate), C(settings.<name>), C(connections), C(long_transactions),
-        C(database_size), C(hba), C(failed_auth), C(backup_age), C(wal_archive) or C(repository).
+      description: C(connection), C(ssl), C(certificate), C(data_checksums), C(settings.<name>), C(connections), C(long_transactions),
+        C(database_size), C(hba), C(roles), C(password_age), C(failed_auth), C(backup_age), C(wal_archive) or C(repository).
       type: str
       sample: settings.max_connections
     status:

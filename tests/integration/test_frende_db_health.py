@@ -22,9 +22,9 @@ from tests.support.pgserver import PG_VERSION, PgServer, free_port
 from tests.support.playbook import run_module, run_module_verbose, run_tasks
 
 MODULE = "frende.db.frende_db_health"
-CHECK_ORDER = ["connection", "ssl", "certificate", "settings.max_connections", "settings.authentication_timeout",
+CHECK_ORDER = ["connection", "ssl", "certificate", "data_checksums", "settings.max_connections", "settings.authentication_timeout",
                "settings.log_connections", "settings.log_disconnections", "settings.password_encryption",
-               "connections", "long_transactions", "database_size", "hba", "failed_auth", "backup_age",
+               "connections", "long_transactions", "database_size", "hba", "roles", "password_age", "failed_auth", "backup_age",
                "wal_archive", "repository"]
 # Without a backup host there is no archiving and no repository: unknown, never an error.
 NO_BACKUP_HOST = {"wal_archive", "repository"}
@@ -80,7 +80,10 @@ def set_and_reload(pg, name, value, shown):
 
 def test_healthy_report_on_the_policy_server(pg, backups):
     write_manifest(backups, hours_ago=1)
-    result = run_module(MODULE, args(pg, backups))
+    record = backups.parent / "app-login.json"  # the role's record of when the application password was set
+    record.write_text(json.dumps(dict(active="frende_app", phase="done", set_at=dict(
+        frende_app=(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=3)).isoformat()))))
+    result = run_module(MODULE, args(pg, backups, password_record=str(record)))
     assert not result.failed, result
     assert result["status"] == "healthy"
     assert result.changed is False
@@ -101,6 +104,7 @@ def test_healthy_report_on_the_policy_server(pg, backups):
     assert checks["hba"]["value"]["rules"] == 5
     assert checks["failed_auth"]["value"]["files"] == [str(pg.log)]
     assert checks["backup_age"]["value"]["age_seconds"] < 2 * 3600
+    assert checks["password_age"]["value"]["age_seconds"] == pytest.approx(3 * 86400, abs=120)
 
 
 def test_check_mode_reports_the_same_and_changes_nothing(pg, backups):
@@ -345,8 +349,9 @@ def test_non_superuser_pg_monitor_member_over_tls(pg, backups):
         assert checks["hba"]["status"] == "unknown"
         assert "GRANT SELECT ON pg_hba_file_rules TO health_monitor" in checks["hba"]["message"]
         assert "GRANT EXECUTE ON FUNCTION pg_hba_file_rules() TO health_monitor" in checks["hba"]["message"]
-        others = [c for c in result["checks"] if c["name"] != "hba" and c["name"] not in NO_BACKUP_HOST]
+        others = [c for c in result["checks"] if c["name"] not in ("hba", "password_age") and c["name"] not in NO_BACKUP_HOST]
         assert all(c["status"] == "healthy" for c in others), others
+        assert checks["password_age"]["status"] == "unknown"  # no password_record given
         assert checks["ssl"]["value"]["connection_ssl"] is True
         assert result["status"] == "healthy"
 
@@ -499,3 +504,24 @@ def test_a_stanza_the_repository_does_not_have_is_unhealthy_not_a_crash(pg, back
     """A stanza named that this host's pgBackRest cannot find: pgBackRest's own words, status unhealthy."""
     entry = by_name(run_module(MODULE, args(pg, backups, repository_stanza="frende", fail_on="never")))["repository"]
     assert entry["status"] == "unhealthy" and "pgbackrest" in entry["message"], entry
+
+
+def test_roles_names_a_second_superuser_an_unmanaged_login_and_app_privileges_beyond_its_preset(pg, backups):
+    pg.sql("CREATE ROLE health_app LOGIN CONNECTION LIMIT 5")
+    pg.sql("CREATE TABLE health_roles_t (id int)")
+    try:
+        clean = by_name(run_module(MODULE, args(pg, backups, fail_on="never", app_role="health_app",
+                                                managed_roles=["health_app"])))["roles"]
+        assert clean["status"] == "healthy", clean
+        pg.sql("CREATE ROLE health_eve LOGIN SUPERUSER")
+        pg.sql("GRANT TRUNCATE ON health_roles_t TO health_app")
+        found = by_name(run_module(MODULE, args(pg, backups, fail_on="never", app_role="health_app",
+                                                managed_roles=["health_app"])))["roles"]
+        assert found["status"] == "degraded"
+        assert "health_eve has SUPERUSER" in found["message"]
+        assert "health_eve can log in and is not managed by frende.db" in found["message"]
+        assert "health_app has more than its preset: TRUNCATE on table health_roles_t" in found["message"]
+    finally:
+        pg.sql("DROP TABLE IF EXISTS health_roles_t")
+        pg.sql("DROP ROLE IF EXISTS health_eve")
+        pg.sql("DROP ROLE IF EXISTS health_app")

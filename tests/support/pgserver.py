@@ -166,7 +166,7 @@ class PgServer:
         for p in (self.base, self.sockdir, tls_dir, pwfile, self.tls["key"], self.tls["cert"], self.tls["ca"]):
             self._chown(p)
         self._run(
-            "initdb", "-D", str(self.data), "-U", "postgres", "--pwfile", str(pwfile),
+            "initdb", "-D", str(self.data), "--data-checksums", "-U", "postgres", "--pwfile", str(pwfile),
             "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync",
         )
         pwfile.unlink()

@@ -12,6 +12,7 @@ without Ansible).
 
 from __future__ import annotations
 
+import datetime
 import re
 
 from ansible_collections.frende.db.plugins.module_utils._command import to_bool, to_choice, to_int, to_path
@@ -55,6 +56,11 @@ DEFAULTS = dict(
     wal_archive_max_age="5min",
     repository_stanza=None,
     repository_max_age="26h",
+    app_role=None,
+    managed_roles=None,
+    require_encrypted_backups=False,
+    password_record=None,
+    password_max_age="90d",
     fail_on="unhealthy",
 )
 # Days before the server certificate expires: degraded below the first, unhealthy below the second.
@@ -65,8 +71,8 @@ CERTIFICATE_CRIT_DAYS = 7
 SETTING_NAMES = ("max_connections", "authentication_timeout", "log_connections",
                  "log_disconnections", "password_encryption")
 
-CHECK_NAMES = ("connection", "ssl", "certificate", "settings", "connections", "long_transactions",
-               "database_size", "hba", "failed_auth", "backup_age", "wal_archive", "repository")
+CHECK_NAMES = ("connection", "ssl", "certificate", "data_checksums", "settings", "connections", "long_transactions",
+               "database_size", "hba", "roles", "password_age", "failed_auth", "backup_age", "wal_archive", "repository")
 
 
 def make_check(name, status, value=None, threshold=None, message=""):
@@ -143,6 +149,14 @@ def _stanza(value):
     return str(value)
 
 
+def _role_names(value, what):
+    """A list of role names (a list, or text separated by commas or spaces in a config file); None: none."""
+    if value in (None, "", []):
+        return []
+    items = re.split(r"[\s,]+", value.strip()) if isinstance(value, str) else list(value)
+    return [validate_identifier(str(item), what) for item in items if str(item)]
+
+
 def normalize_options(raw):
     """Validate the health options (module or command) and return them parsed.
 
@@ -167,6 +181,11 @@ def normalize_options(raw):
         wal_archive_max_age=_positive_duration(opts["wal_archive_max_age"], "wal_archive_max_age"),
         repository_stanza=_stanza(opts.get("repository_stanza")),
         repository_max_age=_positive_duration(opts["repository_max_age"], "repository_max_age"),
+        app_role=validate_identifier(opts["app_role"], "app_role") if opts.get("app_role") else None,
+        managed_roles=_role_names(opts.get("managed_roles"), "managed_roles"),
+        require_encrypted_backups=to_bool(opts["require_encrypted_backups"], "require_encrypted_backups"),
+        password_record=to_path(opts.get("password_record"), "password_record"),
+        password_max_age=_positive_duration(opts["password_max_age"], "password_max_age"),
         fail_on=to_choice(opts["fail_on"], "fail_on", FAIL_ON),
     )
     for pair in ("long_transaction", "idle_in_transaction"):
@@ -381,8 +400,8 @@ def evaluate_failed_auth(summary, window, warn):
     return make_check("failed_auth", HEALTHY, value, threshold, text + ".")
 
 
-def evaluate_backup(newest, now, max_age, backup_dir):
-    threshold = dict(max_age=format_duration(max_age), max_age_seconds=max_age)
+def evaluate_backup(newest, now, max_age, backup_dir, require_encrypted=False):
+    threshold = dict(max_age=format_duration(max_age), max_age_seconds=max_age, encrypted=require_encrypted)
     if newest is None:
         return make_check("backup_age", UNKNOWN, dict(backup_dir=backup_dir), threshold,
                           "No complete backup in %s yet." % backup_dir)
@@ -391,9 +410,14 @@ def evaluate_backup(newest, now, max_age, backup_dir):
                  format=newest["format"], finished_at=newest["finished_at"].isoformat(),
                  finished_timestamp=newest["finished_at"].timestamp(), age_seconds=round(age))
     text = "Newest backup %s finished %s ago" % (newest["name"], format_duration(age))
+    value["encrypted"] = bool((newest.get("manifest") or {}).get("encrypted"))
     if age > max_age:
         return make_check("backup_age", DEGRADED, value, threshold,
                           "%s, older than %s: the recovery point objective is missed." % (text, format_duration(max_age)))
+    if require_encrypted and not value["encrypted"]:
+        return make_check("backup_age", DEGRADED, value, threshold,
+                          "%s, but it is not encrypted: whoever gets the file reads the data (frende_db_backup_encrypt "
+                          "is false, or the set was made by hand without encrypt_recipients)." % text)
     return make_check("backup_age", HEALTHY, value, threshold, "%s." % text)
 
 
@@ -474,3 +498,42 @@ def evaluate_certificate(path, not_after, now, error=None):
         return make_check("certificate", UNHEALTHY if days < CERTIFICATE_CRIT_DAYS else DEGRADED, value, threshold,
                           "%s; renew it now (the setup playbook renews the role's own certificate)." % text)
     return make_check("certificate", HEALTHY, value, threshold, text + ".")
+
+
+def evaluate_data_checksums(setting):
+    """``setting``: SHOW data_checksums (on or off)."""
+    if setting == "on":
+        return make_check("data_checksums", HEALTHY, dict(data_checksums="on"), dict(data_checksums="on"),
+                          "Data checksums are on: a corrupted page is detected when it is read.")
+    return make_check("data_checksums", DEGRADED, dict(data_checksums=setting), dict(data_checksums="on"),
+                      "Data checksums are off (a cluster made before frende.db made new ones with them): corrupted "
+                      "pages go unnoticed. Enabling them stops PostgreSQL for a while (pg_checksums reads every "
+                      "page): run the setup playbook with -e frende_db_enable_data_checksums=true in a maintenance "
+                      "window.")
+
+
+def evaluate_password_age(record, now, max_age, path=None):
+    """``record``: the rotation record (active login role, set_at per role as ISO time), or None without one."""
+    threshold = dict(max_age=format_duration(max_age), max_age_seconds=max_age)
+    if not record:
+        return make_check("password_age", UNKNOWN, dict(record=path), threshold,
+                          "No record of when the application password was set%s; the setup playbook writes one."
+                          % (" (%s)" % path if path else ""))
+    active = record.get("active")
+    stamp = (record.get("set_at") or {}).get(active)
+    try:
+        set_at = datetime.datetime.fromisoformat(stamp)
+        if set_at.tzinfo is None:  # Ansible's now(utc=true) writes UTC without an offset
+            set_at = set_at.replace(tzinfo=datetime.timezone.utc)
+    except (TypeError, ValueError):
+        return make_check("password_age", UNKNOWN, dict(record=path, active=active), threshold,
+                          "The record %s does not say when the password of %s was set." % (path, active))
+    age = max(0.0, (now - set_at).total_seconds())
+    value = dict(record=path, active=active, set_at=set_at.isoformat(), age_seconds=round(age),
+                 rotation_pending=record.get("phase") == "pending")
+    text = "The password of %s was set %s ago" % (active, format_duration(age))
+    if age > max_age:
+        return make_check("password_age", DEGRADED, value, threshold,
+                          "%s, more than %s: rotate it (playbooks/rotate_password.yml, two phases)."
+                          % (text, format_duration(max_age)))
+    return make_check("password_age", HEALTHY, value, threshold, text + ".")

@@ -47,6 +47,11 @@ def argument_spec():
         wal_archive_max_age=dict(type="str", default=d["wal_archive_max_age"]),
         repository_stanza=dict(type="str"),
         repository_max_age=dict(type="str", default=d["repository_max_age"]),
+        app_role=dict(type="str"),
+        managed_roles=dict(type="list", elements="str", default=[]),
+        require_encrypted_backups=dict(type="bool", default=False),
+        password_record=dict(type="path"),
+        password_max_age=dict(type="str", default=d["password_max_age"], no_log=False),
         fail_on=dict(type="str", default=d["fail_on"], choices=list(hc.FAIL_ON)),
         metrics_file=dict(type="str", default="none"),
     )

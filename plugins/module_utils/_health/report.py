@@ -12,6 +12,7 @@ every problem becomes a check entry (a check that cannot be measured is
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import subprocess
 import time
@@ -26,6 +27,7 @@ except ImportError:  # reported by _postgres.require_psycopg2() when connecting
 from ansible_collections.frende.db.plugins.module_utils._backup import catalog as backup_catalog
 from ansible_collections.frende.db.plugins.module_utils._health import checks as hc
 from ansible_collections.frende.db.plugins.module_utils._health import hba_audit
+from ansible_collections.frende.db.plugins.module_utils._health import role_audit
 from ansible_collections.frende.db.plugins.module_utils._health import server_log
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._metrics import samples as metric_samples
@@ -133,11 +135,14 @@ class HealthCollector:
             checks.append(hc.evaluate_connection(latency, version))
             checks += self._guard("ssl", self.check_ssl)
             checks += self._guard("certificate", self.check_certificate)
+            checks += self._guard("data_checksums", self.check_data_checksums)
             checks += self._guard("settings", self.check_settings)
             checks += self._guard("connections", self.check_connections)
             checks += self._guard("long_transactions", self.check_long_transactions)
             checks += self._guard("database_size", self.check_database_size)
             checks += self._guard("hba", self.check_hba)
+            checks += self._guard("roles", self.check_roles)
+            checks += self._guard("password_age", self.check_password_age)
             checks += self._guard("failed_auth", self.check_failed_auth)
             checks += self._guard("backup_age", self.check_backup_age)
             checks += self._guard("wal_archive", self.check_wal_archive)
@@ -226,11 +231,35 @@ class HealthCollector:
                                  "file or directory, or run as a user that may read it." % (path, exc))
         return hc.evaluate_failed_auth(summary, window, self.options["failed_auth_warn"])
 
+    def check_password_age(self):
+        path = self.options["password_record"]
+        record = None
+        if path:
+            try:
+                with open(path, "r", encoding="utf-8") as handle:
+                    record = json.load(handle)
+            except FileNotFoundError:
+                record = None
+            except ValueError as exc:
+                return hc.make_check("password_age", hc.UNKNOWN, dict(record=path), None,
+                                     "The record %s is not JSON: %s." % (path, exc))
+        return hc.evaluate_password_age(record, self.now, self.options["password_max_age"], path)
+
+    def check_roles(self):
+        app_role = self.options["app_role"]
+        roles = self.db.query(role_audit.ROLES_SQL)
+        extra = self.db.query(role_audit.APP_EXTRA_SQL, dict(role=app_role)) if app_role else None
+        return role_audit.evaluate_roles(roles, self.options["managed_roles"], app_role, extra)
+
+    def check_data_checksums(self):
+        return hc.evaluate_data_checksums(self._setting("data_checksums"))
+
     def check_certificate(self):
         path = self._setting("ssl_cert_file")
         if not path:
-            return hc.evaluate_certificate(None, None, self.now, error="ssl_cert_file is empty or not visible to this role "
-                                                                              "(it needs pg_read_all_settings, which pg_monitor has).")
+            return hc.evaluate_certificate(None, None, self.now,
+                                           error="ssl_cert_file is empty or not visible to this role "
+                                                 "(it needs pg_read_all_settings, which pg_monitor has).")
         if not os.path.isabs(path):
             path = os.path.join(self._setting("data_directory") or "", path)
         try:
@@ -248,7 +277,8 @@ class HealthCollector:
         except OSError as exc:
             return hc.make_check("backup_age", hc.UNKNOWN, dict(backup_dir=backup_dir), None,
                                  "The backup directory %s is not readable here: %s." % (backup_dir, exc))
-        return hc.evaluate_backup(newest, self.now, self.options["max_backup_age"], backup_dir)
+        return hc.evaluate_backup(newest, self.now, self.options["max_backup_age"], backup_dir,
+                                  self.options["require_encrypted_backups"])
 
     def check_wal_archive(self):
         archiver = self.db.query_one(_ARCHIVER_SQL)

@@ -80,6 +80,11 @@ KEYS = {
     "wal_archive_max_age": (hc.DEFAULTS["wal_archive_max_age"], "last archived WAL older than this is degraded"),
     "repository_stanza": (None, "pgBackRest stanza on the backup host (default: none; repository is unknown)"),
     "repository_max_age": (hc.DEFAULTS["repository_max_age"], "newest repository backup older than this is degraded"),
+    "password_record": (None, "health check password_age: the record of when the application password was set"),
+    "password_max_age": (hc.DEFAULTS["password_max_age"], "health check password_age: degraded when older"),
+    "require_encrypted_backups": ("off", "health check backup_age: a newest set that is not encrypted is degraded"),
+    "app_role": (None, "health check roles: the application role, whose privileges must be exactly its preset"),
+    "managed_roles": (None, "health check roles: the login roles frende.db manages (comma-separated); others found"),
     "owner": ("postgres", "OS user the command runs as when started as root (the database's, as under cron)"),
     "metrics_file": (textfile.DEFAULT_PATH, "node_exporter textfile for the job's gauges, or none (written only "
                                             "where its directory exists)"),
@@ -146,7 +151,7 @@ def validate(merged):
     health_raw = dict((k, value[k]) for k in KEYS if k in hc.DEFAULTS)
     health_raw["database"] = settings["database"]
     health_raw["expected"] = dict((k[len("expected_"):], value[k]) for k in KEYS if k.startswith("expected_"))
-    for key in ("server_log", "backup_dir"):
+    for key in ("server_log", "backup_dir", "password_record"):
         health_raw[key] = checked(key, command.to_path)
     try:
         settings["health"] = hc.normalize_options(health_raw)

@@ -378,3 +378,35 @@ def test_a_certificate_that_cannot_be_read_is_unknown_with_why():
                                     error="The certificate /nope.crt could not be read here: No such file")
     assert (check["status"], check["message"]) == ("unknown", "The certificate /nope.crt could not be read here: "
                                                               "No such file")
+
+
+def test_data_checksums_off_are_degraded_with_how_to_enable_them():
+    assert hc.evaluate_data_checksums("on")["status"] == "healthy"
+    off = hc.evaluate_data_checksums("off")
+    assert off["status"] == "degraded" and "frende_db_enable_data_checksums=true" in off["message"]
+
+
+def test_a_plaintext_newest_set_is_degraded_when_encryption_is_required():
+    now = datetime.datetime(2026, 12, 7, 12, tzinfo=datetime.timezone.utc)
+    newest = dict(name="frende-20261207T020000Z", database="frende", format="custom",
+                  finished_at=now - datetime.timedelta(hours=10), manifest=dict(encrypted=False))
+    assert hc.evaluate_backup(newest, now, 26 * 3600, "/b")["status"] == "healthy"
+    plain = hc.evaluate_backup(newest, now, 26 * 3600, "/b", require_encrypted=True)
+    assert plain["status"] == "degraded" and "not encrypted" in plain["message"]
+    newest["manifest"]["encrypted"] = True
+    assert hc.evaluate_backup(newest, now, 26 * 3600, "/b", require_encrypted=True)["status"] == "healthy"
+
+
+def test_password_age_from_the_rotation_record():
+    now = datetime.datetime(2026, 12, 7, tzinfo=datetime.timezone.utc)
+    record = dict(active="frende_app_alt", phase="done",
+                  set_at=dict(frende_app="2026-01-01T00:00:00+00:00", frende_app_alt="2026-11-30T00:00:00+00:00"))
+    fresh = hc.evaluate_password_age(record, now, 90 * 86400, "/etc/frende/db/app-login.json")
+    assert fresh["status"] == "healthy" and fresh["value"]["age_seconds"] == 7 * 86400
+    record["active"] = "frende_app"
+    old = hc.evaluate_password_age(record, now, 90 * 86400)
+    assert old["status"] == "degraded" and "rotate_password.yml" in old["message"]
+    assert hc.evaluate_password_age(None, now, 90 * 86400, "/x")["status"] == "unknown"
+    naive = dict(active="frende_app", set_at=dict(frende_app="2026-12-06T00:00:00"))  # as now(utc=true) writes it
+    assert hc.evaluate_password_age(naive, now, 90 * 86400)["value"]["age_seconds"] == 86400
+    assert hc.evaluate_password_age(dict(active="frende_app", set_at={}), now, 90)["status"] == "unknown"
