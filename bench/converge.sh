@@ -35,7 +35,7 @@ export PATH=$ROOT/.venv/bin:$PATH
 export ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 ANSIBLE_DEPRECATION_WARNINGS=0 ANSIBLE_NOCOLOR=1
 export ANSIBLE_FORKS=20
 unset ANSIBLE_CALLBACKS_ENABLED
-export DB_APP_PASSWORD=${DB_APP_PASSWORD:-bench-$(date +%s)-password}
+export DB_APP_PASSWORD=${DB_APP_PASSWORD:-bench-$(date +%s)-password}  # 24 characters: the preflight wants 16
 PIPELINED=(env ANSIBLE_CONNECTION_PLUGINS="$ROOT/tests/support/connection_plugins" ANSIBLE_PIPELINING=1)
 STOCK=(env -u ANSIBLE_CONNECTION_PLUGINS ANSIBLE_PIPELINING=0)
 

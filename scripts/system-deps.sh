@@ -11,7 +11,8 @@ declare -A GROUPS_PKGS=(
   # iptables: netavark 1.4 sets up each network's NAT and firewall rules with it;
   # without it every container on a network fails to start ("netavark: No such
   # file or directory"). Also only a Recommends.
-  [hosts]="podman runc debootstrap netavark aardvark-dns iptables"
+  # age: the controller makes the age identity the test hosts' backups are encrypted to (frende_db_backup_encrypt).
+  [hosts]="podman runc debootstrap netavark aardvark-dns iptables age"
   [sanity]="shellcheck"
 )
 

@@ -23,7 +23,7 @@ case "$action" in
     bash "$HERE/build-image.sh" "$IMAGE"
     podman network create "$network" >/dev/null
     for h in "$@"; do
-      podman run -d --name "$h" --hostname "$h" --network "$network" --systemd=always \
+      podman run -d --name "$h" --hostname "$h" --network "$network" --systemd=always --cap-add NET_ADMIN \
         --label owner=frende-db "$IMAGE" /sbin/init >/dev/null
     done
     for h in "$@"; do

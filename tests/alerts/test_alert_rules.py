@@ -76,8 +76,8 @@ def write_rules(directory, text):
 def check_rules(path):
     # --lint-fatal: two rules of one alert with the same labels would be reported, but pass.
     proc = promtool("check", "rules", "--lint-fatal", str(path))
-    assert proc.returncode == 0, "promtool check rules:\n%s%s\n--- %s\n%s" % (proc.stdout, proc.stderr, path,
-                                                                                path.read_text(encoding="utf-8"))
+    assert proc.returncode == 0, "promtool check rules:\n%s%s\n--- %s\n%s" % (
+        proc.stdout, proc.stderr, path, path.read_text(encoding="utf-8"))
 
 
 def alert_rules(text):

@@ -82,10 +82,10 @@ def playbook_texts(playbook):
     return "\n".join(texts)
 
 
-def test_the_six_operations_each_have_one_job_template_whose_playbook_exists():
+def test_the_seven_operations_each_have_one_job_template_whose_playbook_exists():
     playbooks = sorted(t["playbook"] for t in TEMPLATES.values())
     assert playbooks == ["playbooks/%s.yml" % n for n in
-                         sorted(["setup", "backup", "restore", "drill", "health", "maintenance"])]
+                         sorted(["setup", "backup", "restore", "drill", "health", "maintenance", "rotate_password"])]
     assert len(TEMPLATES) == len(DEFS["frende_db_awx_job_templates"]), "job template names must be unique"
     for template in TEMPLATES.values():
         assert (REPO / template["playbook"]).is_file(), template["playbook"]

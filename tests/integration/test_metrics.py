@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.backup_helpers import (
-    COMMAND, create_app_db, drop_databases, give_to_postgres, postgres_dir, run_cli)
+from tests.support.backup_helpers import create_app_db, drop_databases, give_to_postgres, postgres_dir, run_cli
 from tests.support.playbook import run_module
 
 DB = "metricsdb"

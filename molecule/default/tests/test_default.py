@@ -16,7 +16,8 @@ import re
 import shlex
 import subprocess
 
-from frende_hosts import PASSWORD, PG_CONF, PG_LOG, PG_VERSION, app_psql, playbook, psql_postgres, recap, sh, task_results
+from frende_hosts import (PASSWORD, PG_CONF, PG_LOG, PG_VERSION, PODMAN_ENV, app_psql, playbook, psql_postgres, recap, sh,
+                          task_results)
 
 DB, APP, INTRUDER, MONITOR = "frende-db", "frende-app", "frende-intruder", "frende-monitor"
 
@@ -98,14 +99,36 @@ def test_a_wrong_password_is_rejected_and_reported_by_the_health_check():
     assert ssl["status"] == "healthy" and ssl["value"]["local_socket"] is True, ssl
 
 
-def test_the_intruder_is_rejected_whatever_it_tries():
+def dropped(port_name):
+    """Packets the firewall dropped at one of frende.db's ports (table inet frende_db)."""
+    out = sh(DB, "nft list counter inet frende_db dropped_%s" % port_name).stdout
+    return int(re.search(r"packets (\d+)", out).group(1))
+
+
+def test_the_intruder_gets_no_answer_from_postgresql_at_all():
+    """The firewall drops the intruder's packets to 5432 (counted); the access rules stay a second wall."""
+    before = dropped("postgresql")
     for mode in ("require", "disable"):
         proc = app_psql("SELECT 1", host=INTRUDER,
-                        conninfo="host=frende-db dbname=frende user=frende_app sslmode=%s" % mode)
+                        conninfo="host=frende-db dbname=frende user=frende_app sslmode=%s connect_timeout=3" % mode)
         assert proc.returncode != 0
-        assert "rejects connection" in proc.stderr, proc.stderr
-    proc = app_psql("SELECT 1", host=INTRUDER, conninfo="host=frende-db dbname=postgres user=postgres sslmode=require")
-    assert proc.returncode != 0 and "rejects connection" in proc.stderr
+        assert "timeout expired" in proc.stderr, proc.stderr
+    probe = sh(INTRUDER, "timeout 5 openssl s_client -starttls postgres -connect frende-db:5432 </dev/null 2>&1",
+               check=False)
+    assert probe.returncode != 0 and "CONNECTED" not in probe.stdout, probe.stdout
+    assert dropped("postgresql") > before
+    address = sh(INTRUDER, "hostname -i").stdout.split()[0]
+    assert "client=%s" % address not in sh(DB, "cat " + PG_LOG).stdout  # PostgreSQL never saw it
+    assert app_psql("SELECT 1").stdout.strip() == "1"  # while the application server connects
+
+
+def test_the_firewall_is_one_table_beside_the_hosts_own_rules():
+    tables = sh(DB, "nft list tables").stdout.split("\n")
+    assert "table inet frende_db" in tables and "table inet host_rules" in tables, tables  # prepare.yml's stays
+    ours = sh(DB, "nft list table inet frende_db").stdout
+    assert re.search(r"tcp dport 22\b", ours) is None  # SSH is never the role's business
+    assert "flush ruleset" not in sh(DB, "cat /etc/nftables.frende_db.nft").stdout
+    assert sh(DB, "systemctl is-enabled frende-db-firewall").stdout.strip() == "enabled"
 
 
 def test_tls_1_1_is_refused_and_tls_1_2_accepted():
@@ -201,8 +224,24 @@ def test_cron_runs_backups_maintenance_and_drills_as_postgres():
     assert any(re.match(r"^0 2 \* \* \* postgres /usr/local/bin/frende-db-backup .*--action backup "
                         r"&& .*--action verify --backup-file latest && .*--action cleanup$", l) for l in lines), lines
     assert any(re.match(r"^0 1 \* \* 0 postgres /usr/local/bin/frende-db-maintenance .*--action all$", l) for l in lines), lines
-    assert any(re.match(r"^0 3 1 \* \* postgres /usr/local/bin/frende-db-backup .*--action drill$", l) for l in lines), lines
+    # The sets are encrypted to the controller's identity, which never reaches the host: no drill of its own
+    # (it could not decrypt); drill.yml runs it from the controller (test below), or AWX monthly.
+    assert not any("--action drill" in l for l in lines), lines
     assert "30" in sh(DB, "sed -n 's/^retention_days = //p' /etc/frende/db/backup.conf").stdout
+
+
+def test_backups_are_encrypted_by_default_to_an_identity_that_stays_on_the_controller():
+    pki = os.path.join(os.path.dirname(os.environ["MOLECULE_INVENTORY_FILE"]), ".frende-db-pki")
+    identity = os.path.join(pki, "backup-identity.agekey")
+    assert oct(os.stat(identity).st_mode & 0o777) == "0o600"
+    public = subprocess.run(["age-keygen", "-y", identity], capture_output=True, text=True, check=True).stdout.strip()
+    conf = sh(DB, "cat /etc/frende/db/backup.conf").stdout
+    assert re.search(r"^encrypt_recipients = %s$" % re.escape(public), conf, re.M), conf
+    secret = [l for l in open(identity).read().splitlines() if l.startswith("AGE-SECRET-KEY-")][0]
+    held = subprocess.run(["podman", "exec", "-i", DB, "sh", "-c", "grep -rlsF -f /dev/stdin /etc /var /root /tmp "
+                           "/dev/shm 2>/dev/null"], input=secret + "\n", capture_output=True, text=True,
+                          env=PODMAN_ENV, check=False).stdout
+    assert held.strip() == ""
 
 
 def test_the_nightly_job_verifies_the_new_set_before_cleanup():
@@ -245,7 +284,9 @@ def test_a_backup_runs_and_verifies():
     line = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ frende\.db\.frende_db_backup\[\d+\] INFO "
     assert re.search(line + r"action=backup event=done database=frende name=frende-\d{8}T\d{6}Z size=\d+ ", log,
                      re.M), log[-2000:]
-    assert re.search(line + r"action=verify event=ok backup=frende-\d{8}T\d{6}Z level=quick$", log, re.M), log[-2000:]
+    # Encrypted to the controller's identity, which the host never holds: the checksums are what it can verify.
+    assert re.search(line + r"action=verify event=ok backup=frende-\d{8}T\d{6}Z level=checksum-only$", log, re.M), \
+        log[-2000:]
 
 
 def test_a_drill_restores_the_newest_backup_within_the_targets():
@@ -327,6 +368,7 @@ def test_a_key_that_does_not_match_the_certificate_fails_before_the_server_is_to
 
 def test_a_client_that_is_no_address_network_or_resolvable_name_stops_the_play_before_any_change():
     live = sh(DB, "sha256sum %s/pg_hba.conf" % PG_CONF).stdout.split()[0]
+    ruleset = sh(DB, "nft list table inet frende_db | grep -v packets").stdout
     run = playbook("setup.yml", "-e", '{"frende_db_allowed_clients": ["10.0.0.300/32", "app1.example.com/32", '
                                       '"gone.frende.invalid"]}')
     assert run.returncode != 0
@@ -335,5 +377,6 @@ def test_a_client_that_is_no_address_network_or_resolvable_name_stops_the_play_b
         assert entry in run.stdout
     assert recap(run.stdout)[DB]["changed"] == 0
     assert sh(DB, "sha256sum %s/pg_hba.conf" % PG_CONF).stdout.split()[0] == live
+    assert sh(DB, "nft list table inet frende_db | grep -v packets").stdout == ruleset
     assert psql_postgres("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL;").stdout.strip() == "0"
     assert app_psql("SELECT 1").stdout.strip() == "1"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 from urllib.parse import quote
 
@@ -41,6 +42,10 @@ def molecule_inventory():
         shared = yaml.safe_load(f)
     pki = inventory.parent / ".frende-db-pki"
     shared["frende_db_monitoring_password"] = (pki / "monitoring-password").read_text().strip()
+    # The sets' recipient: in AWX the public key is given (each job would make a new identity otherwise).
+    shared["frende_db_backup_encrypt_recipients"] = [subprocess.run(
+        ["age-keygen", "-y", str(pki / "backup-identity.agekey")], capture_output=True, text=True,
+        check=True).stdout.strip()]
     groups = {g: sorted(data[g]["hosts"]) for g in ("frende_db", "frende_app", "frende_monitoring")}
     hostvars = {}
     for host in set(h for hosts in groups.values() for h in hosts):

@@ -93,16 +93,22 @@ def test_exporters_serve_tls_and_want_the_password():
 
 
 def test_the_intruder_cannot_scrape_the_exporters():
-    """The intruder has no password: TLS answers, the metrics do not."""
-    sh(INTRUDER, "openssl s_client -connect %s:9100 </dev/null >/dev/null 2>&1; true" % DB)
-    for port in (9100, 9187):
-        reply = sh(INTRUDER, "printf 'GET /metrics HTTP/1.0\\r\\nHost: %s\\r\\n\\r\\n' | openssl s_client -quiet "
-                             "-connect %s:%d 2>/dev/null | head -n 1" % (DB, DB, port), check=False).stdout
-        assert " 401 " in reply, reply
-        reply = sh(INTRUDER, "printf 'GET /metrics HTTP/1.0\\r\\nAuthorization: Basic %s\\r\\n\\r\\n' | openssl "
-                             "s_client -quiet -connect %s:%d 2>/dev/null | head -n 1"
-                             % ("cHJvbWV0aGV1czpndWVzcw==", DB, port), check=False).stdout  # prometheus:guess
-        assert " 401 " in reply, reply
+    """The firewall admits only the monitoring hosts to the exporters' ports (dropped and counted); basic auth
+    is the second wall (test above)."""
+    for port, counter in ((9100, "node_exporter"), (9187, "postgres_exporter")):
+        before = int(re.search(r"packets (\d+)", sh(DB, "nft list counter inet frende_db dropped_" + counter)
+                               .stdout).group(1))
+        reply = sh(INTRUDER, "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | timeout 5 openssl s_client -quiet "
+                             "-connect %s:%d 2>&1" % (DB, port), check=False)
+        assert reply.returncode != 0 and "HTTP/" not in reply.stdout, reply.stdout
+        after = int(re.search(r"packets (\d+)", sh(DB, "nft list counter inet frende_db dropped_" + counter)
+                              .stdout).group(1))
+        assert after > before
+    # The counters reach Prometheus through node_exporter (frende_db_firewall.prom, every minute).
+    sh(DB, "systemctl start frende-db-firewall-metrics.service")
+    text = sh(DB, "cat /var/lib/prometheus/node-exporter/frende_db_firewall.prom").stdout
+    assert re.search(r'^frende_db_firewall_dropped_packets\{service="node_exporter"\} [1-9]', text, re.M), text
+    assert "frende_db_firewall_loaded 1" in text
 
 
 def test_prometheus_scrapes_every_host_over_tls():

@@ -64,7 +64,7 @@ def recover(*extra, env=None):
 def new_empty_host():
     """The lost host's name on a new, empty machine: the base image, nothing installed."""
     subprocess.run(["podman", "rm", "-f", DB], env=PODMAN_ENV, check=True, capture_output=True)
-    subprocess.run(["podman", "run", "-d", "--name", DB, "--hostname", DB, "--network", NETWORK, "--systemd",
+    subprocess.run(["podman", "run", "-d", "--name", DB, "--hostname", DB, "--network", NETWORK, "--cap-add", "NET_ADMIN", "--systemd",
                     "always", IMAGE, "/sbin/init"], env=PODMAN_ENV, check=True, capture_output=True)
     sh(DB, "systemctl is-system-running --wait || true")
 

@@ -36,6 +36,9 @@ HELP = {
     "frende_db_tls_certificate_expiry_timestamp_seconds": "When the server's TLS certificate expires (Unix time).",
     "frende_db_wal_last_sealed_timestamp_seconds": "When the backup host last moved arrived WAL into the "
                                                    "repository (Unix time).",
+    # In frende_db_firewall.prom, written as root by the role's libexec/firewall-metrics (only root reads nft).
+    "frende_db_firewall_dropped_packets": "Packets to a frende.db port that the firewall dropped.",
+    "frende_db_firewall_loaded": "1 when frende.db's nftables table is loaded.",
 }
 
 STATUS_VALUES = {"healthy": 0, "degraded": 1, "unhealthy": 2, "unknown": 3}

@@ -107,7 +107,7 @@ def test_every_file_is_listed_with_its_checksum_and_the_archive_is_reproducible(
     assert second["commands"]["id"] == releases["commands"]["id"] and second["commands"]["new"] is False
     assert second["validators"]["id"] == releases["validators"]["id"]
     assert sorted(members(releases["validators"])) == [".files", "check-pg-hba", "check-postgresql-conf",
-                                                       "reload-postgresql", "web-config"]
+                                                       "firewall-metrics", "reload-postgresql", "web-config"]
 
 
 def test_a_changed_file_makes_another_release(tmp_path):
