@@ -10,6 +10,7 @@ a second run, the switch of the application server, and setup.yml on the new hos
 
 from __future__ import annotations
 
+import json
 import time
 
 from frende_hosts import PASSWORD, app_psql, playbook, recap, sh
@@ -46,6 +47,34 @@ def test_the_two_hosts_run_their_releases_postgresql():
     assert tables(NEW) == 0
     STATE["old"] = old_host_state()
     STATE["old_sets"] = sh(OLD, "ls /var/backups/frende/database").stdout
+
+
+def test_prometheus_on_debian_13_scrapes_both_releases_exporters_over_tls():
+    """Debian 13's Prometheus, node_exporter 1.9 and postgres_exporter 0.17 (against PostgreSQL 17), and Debian 12's
+    exporters (against 15): every target up, both servers reachable (pg_up 1)."""
+    script = r"""
+import base64, json, ssl, sys, urllib.parse, urllib.request
+secret = open("/etc/prometheus/frende-tls/password").read()
+context = ssl.create_default_context(cafile="/etc/prometheus/frende-tls/ca.crt")
+def get(path):
+    request = urllib.request.Request("https://frende-app:9090" + path)
+    request.add_header("Authorization", "Basic " + base64.b64encode(("prometheus:" + secret).encode()).decode())
+    return json.load(urllib.request.urlopen(request, context=context, timeout=10))["data"]
+targets = get("/api/v1/targets")["activeTargets"]
+up = get("/api/v1/query?query=" + urllib.parse.quote("pg_up"))["result"]
+print(json.dumps(dict(targets=sorted((t["labels"]["job"], t["labels"]["host"], t["health"]) for t in targets),
+                      pg_up=sorted((r["metric"]["host"], r["value"][1]) for r in up))))
+"""
+    deadline = time.time() + 90
+    while True:
+        seen = json.loads(sh(APP, "python3 - <<'PY'\n%s\nPY" % script).stdout)
+        if all(t[2] == "up" for t in seen["targets"]) and len(seen["pg_up"]) == 2 or time.time() > deadline:
+            break
+        time.sleep(3)
+    assert seen["targets"] == [["frende_db_node", "frende-app", "up"], ["frende_db_node", "frende-new", "up"],
+                               ["frende_db_node", "frende-old", "up"], ["frende_db_postgres", "frende-new", "up"],
+                               ["frende_db_postgres", "frende-old", "up"]], seen
+    assert seen["pg_up"] == [["frende-new", "1"], ["frende-old", "1"]], seen
 
 
 def test_wrong_input_is_refused_and_changes_nothing():
