@@ -196,7 +196,8 @@ def test_the_nightly_logical_set_is_copied_to_the_backup_host_out_of_the_databas
     sets = [n[:-len(".manifest.json")] for n in names if n.endswith(".manifest.json")]
     assert len(sets) == 1, names
     STATE["set"] = name = sets[0]
-    for suffix in (".dump.zst", ".globals.sql.zst", ".manifest.json"):
+    # Encrypted by default (frende_db_backup_encrypt), to the identity that stays on the controller.
+    for suffix in (".dump.zst.age", ".globals.sql.zst.age", ".manifest.json"):
         assert (sh(BACKUP, "sha256sum < %s/%s%s" % (COPIES, name, suffix)).stdout
                 == sh(DB, "sha256sum < /var/backups/frende/database/%s%s" % (name, suffix)).stdout)
     before = sh(BACKUP, "cd %s && sha256sum * | sort" % COPIES).stdout
@@ -213,7 +214,7 @@ def test_the_nightly_logical_set_is_copied_to_the_backup_host_out_of_the_databas
         attempt = sh(DB, script, check=False, user="postgres")
         assert attempt.returncode != 0, "%s succeeded from the database host:\n%s" % (what, attempt.stdout)
     # A set rewritten on the database host is not copied over the copy.
-    sh(DB, "cd /var/backups/frende/database && printf forged > %s.dump.zst" % name)
+    sh(DB, "cd /var/backups/frende/database && printf forged > %s.dump.zst.age" % name)
     again = sh(BACKUP, "frende-db-repository --action copy-sets --stanza frende --to-dir %s --json" % COPIES)
     assert json.loads(again.stdout)["copied"] == []
     assert sh(BACKUP, "cd %s && sha256sum * | sort" % COPIES).stdout == before
