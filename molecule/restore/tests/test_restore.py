@@ -24,8 +24,10 @@ def test_the_data_is_back():
 
 def test_the_roles_came_back_with_the_globals():
     roles = psql("SELECT rolname FROM pg_roles WHERE rolname LIKE 'frende%' ORDER BY 1;", db="postgres").stdout.split()
-    assert roles == ["frende_app", "frende_monitor", "frende_owner"]
+    # The application's two login roles (they take turns at password rotations) and pgaudit's audit role too.
+    assert roles == ["frende_app", "frende_app_alt", "frende_auditor", "frende_monitor", "frende_owner"]
     assert psql("SELECT pg_has_role('frende_monitor', 'pg_monitor', 'member');", db="postgres").stdout.strip() == "t"
+    assert psql("SELECT pg_has_role('frende_app_alt', 'frende_app', 'member');", db="postgres").stdout.strip() == "t"
 
 
 def test_the_application_password_works_on_the_replacement_host():
