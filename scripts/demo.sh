@@ -121,4 +121,12 @@ echo "  (from this machine: add '$monitor_ip frende-demo-monitor' to /etc/hosts,
 echo "   user prometheus, password in $pki/monitoring-password), e.g.:"
 echo "  curl --cacert $pki/ca.crt --resolve frende-demo-monitor:9090:$monitor_ip -u prometheus:\"\$(cat $pki/monitoring-password)\" https://frende-demo-monitor:9090/api/v1/alerts"
 
-step "Done in $((SECONDS - start)) s. Inventory: build/demo/inventory. Look around: podman exec -it frende-demo-db bash. Remove: scripts/demo.sh down"
+step "playbooks/report.yml: the security report of every host (HTML page and JSON twin, written on this machine)"
+report_out=$(ansible-playbook -i "$DEMO/inventory" playbooks/report.yml)
+printf '%s\n' "$report_out" | grep -E '^(TASK \[frende.db.frende_db : Say where|ok: \[localhost\] =>|        "(Security report|Status))' || true
+report_page=$(printf '%s\n' "$report_out" | sed -n 's/.*"Security report: \(.*\.html\) (and .json)".*/\1/p' | tail -n1)
+[ -f "$report_page" ] || { echo "the report page was not written" >&2; exit 1; }
+echo "  Report: $report_page"
+echo "  Open it in a browser (it needs nothing else: no network, no JavaScript), e.g.: chromium $report_page"
+
+step "Done in $((SECONDS - start)) s. Inventory: build/demo/inventory. Report: $report_page. Look around: podman exec -it frende-demo-db bash. Remove: scripts/demo.sh down"

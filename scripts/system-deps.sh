@@ -4,7 +4,9 @@
 set -euo pipefail
 
 declare -A GROUPS_PKGS=(
-  [server]="postgresql-15 postgresql-client-15 postgresql-contrib zstd age openssl gzip python3-psycopg2 python3-prometheus-client locales pgbackrest"
+  # postgresql-15-pgaudit: the report's test counts pgaudit's events. chromium + fonts-dejavu-core: the report page
+  # is opened, screenshotted and printed to PDF by a real (headless) browser.
+  [server]="postgresql-15 postgresql-client-15 postgresql-contrib postgresql-15-pgaudit zstd age openssl gzip python3-psycopg2 python3-prometheus-client locales pgbackrest chromium fonts-dejavu-core"
   # netavark + aardvark-dns: test hosts on one podman network resolve each other by
   # name. They are only Recommends of podman, and --no-install-recommends below
   # would leave podman on CNI without DNS ("could not translate host name").

@@ -82,10 +82,10 @@ def playbook_texts(playbook):
     return "\n".join(texts)
 
 
-def test_the_seven_operations_each_have_one_job_template_whose_playbook_exists():
+def test_the_eight_operations_each_have_one_job_template_whose_playbook_exists():
     playbooks = sorted(t["playbook"] for t in TEMPLATES.values())
-    assert playbooks == ["playbooks/%s.yml" % n for n in
-                         sorted(["setup", "backup", "restore", "drill", "health", "maintenance", "rotate_password"])]
+    assert playbooks == ["playbooks/%s.yml" % n for n in sorted(
+        ["setup", "backup", "restore", "drill", "health", "maintenance", "rotate_password", "report"])]
     assert len(TEMPLATES) == len(DEFS["frende_db_awx_job_templates"]), "job template names must be unique"
     for template in TEMPLATES.values():
         assert (REPO / template["playbook"]).is_file(), template["playbook"]
@@ -376,3 +376,16 @@ def test_awx_configure_sends_awx_its_templates_unrendered(tmp_path):
     assert '"DB_APP_PASSWORD": "{{ db_app_password }}"' in proc.stdout
     assert '"frende_db_ssl_key": "{{ tower.filename.key }}"' in proc.stdout
     assert password not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("schedule", DEFS["frende_db_awx_controller_schedules"], ids=lambda s: s["name"])
+def test_controller_schedules_run_weekly_and_their_template_exists(schedule):
+    """The security report has no cron job on a host: its schedule is AWX's own, once a week, unattended."""
+    value = awx_rrule(schedule, "UTC")
+    assert awx_rrule_errors(value) == [], value
+    start = datetime.datetime.strptime(schedule["dtstart"], "%Y%m%dT%H%M%S").replace(tzinfo=datetime.timezone.utc)
+    runs = list(rrulestr(value).between(start, start + datetime.timedelta(days=27), inc=True))
+    assert len(runs) == 4 and all((b - a) == datetime.timedelta(days=7) for a, b in zip(runs, runs[1:]))
+    template = TEMPLATES[schedule["job_template"]]
+    assert template["playbook"] == "playbooks/report.yml"
+    assert all("default" in q or not q.get("required") for q in template["survey"])

@@ -57,7 +57,9 @@ def run(pg, tmp_path):
         full_env = pg.env()
         full_env.update(env or {})
         cmd = [str(COMMAND), "--config", str(config), "--log-file", str(log_file),
-               "--server-log", str(pg.log), "--backup-dir", str(backups), *argv]
+               "--server-log", str(pg.log), "--backup-dir", str(backups), "--report-dir", str(tmp_path / "reports"),
+               "--audit-log", str(tmp_path / "log" / "audit.log"), "--health-log", str(tmp_path / "log" / "health.log"),
+               *argv]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=300, check=False)
         return Run(proc, log_file)
 
@@ -339,16 +341,42 @@ def test_health_unhealthy_exits_non_zero(pg, run, maint_db):
 def test_all_runs_every_action(pg, run, maint_db):
     result = run("--action", "all", "--database", maint_db, "--json")
     assert result.code == 0, result
-    assert result.doc["actions"] == ["vacuum", "reindex", "functions", "health"]
+    assert result.doc["actions"] == ["vacuum", "reindex", "functions", "health", "report"]
     assert sorted(result.doc["results"]) == sorted(result.doc["actions"])
     assert all(r["failed"] is False for r in result.doc["results"].values())
     lines = result.log.splitlines()
     assert "] INFO action=all event=start database=maint_app check_mode=no" in lines[0]
     assert "] INFO action=all event=finish changed=yes exit=0" in lines[-1]
-    for action in ("vacuum", "reindex", "functions", "health"):
+    for action in ("vacuum", "reindex", "functions", "health", "report"):
         assert find(result.entries, action=action), action
     assert {e["prog"] for e in result.entries} == {"frende-db-maintenance"}
     assert pg.password not in result.log + result.stdout + result.stderr
+
+
+def test_report_writes_the_host_part_as_json_every_run(pg, run, maint_db, tmp_path):
+    """The weekly history without AWX: the same facts as playbooks/report.yml gathers, one file per run."""
+    result = run("--action", "report", "--database", maint_db, "--json")
+    assert result.code == 0, result
+    written = result.doc["results"]["report"]["report_file"]
+    assert written.startswith(str(tmp_path / "reports" / "frende-db-report-")) and written.endswith(".json")
+    facts = json.loads(open(written, encoding="utf-8").read())
+    assert facts["reachable"] is True and facts["groups"] == ["frende_db"]
+    assert {c["id"] for c in facts["checks"]} >= {"tls", "logging", "roles", "backups", "drills"}
+    assert "postgres" in {r["name"] for r in facts["roles"]}
+    assert facts["failed_logins"]["window_days"] == 30
+    assert find(result.entries, action="report", event="written")
+    assert pg.password not in open(written, encoding="utf-8").read()
+
+    dry = run("--action", "report", "--database", maint_db, "--json", "--check")
+    assert dry.code == 0 and dry.doc["changed"] is False
+    assert len(list((tmp_path / "reports").iterdir())) == 1
+
+    for bad, message in (("relative/dir", "--report-dir must be an absolute path, got 'relative/dir'"),
+                         (" ", "--report-dir must be a file system path")):
+        refused = run("--action", "report", "--database", maint_db, "--report-dir", bad)
+        assert refused.code == 2 and message in refused.stderr, refused
+    off = run("--action", "report", "--database", maint_db, "--report-dir", "none", "--json")
+    assert off.code == 0 and "report_dir = none" in off.doc["results"]["report"]["msg"]
 
 
 def test_unreachable_server_exits_non_zero_with_a_clear_line(run, maint_db):

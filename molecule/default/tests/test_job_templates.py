@@ -169,8 +169,21 @@ def test_the_restore_job_brings_back_a_deleted_row(controller):
     assert not [name for name in identity_copies() if name.startswith("frende-db-identity.")]
 
 
+def test_the_report_job_keeps_the_page_as_its_artifact(controller):
+    job = controller.launch("playbooks/report.yml")
+    assert (job.status, job.rc) == ("successful", 0), job.summary()
+    (stats,) = [e["event_data"] for e in job.events if e["event"] == "playbook_on_stats"]
+    artifact = stats["artifact_data"]["frende_db_report"]
+    assert artifact["html"].startswith("<!DOCTYPE html>") and artifact["status"] in ("pass", "warn", "fail")
+    for host in (DB, APP):
+        assert host in artifact["html"]
+    # The file on the controller: reports/ next to the job's inventory, as AWX keeps it in the job's directory.
+    assert Path(artifact["file"]).is_file() and str(job.private_data_dir) in artifact["file"]
+    assert job.changed_results() == [] or all(e["host"] == "localhost" for e in job.changed_results())
+
+
 def test_no_job_shows_a_secret_in_its_events_or_output(controller, age_identity):
-    assert len(controller.jobs) == 8
+    assert len(controller.jobs) == 9
     tls_key = controller.credentials["tls"]["server_key"]
     secrets = {"the application password": PASSWORD, "the password, URL-encoded": quote(PASSWORD, safe=""),
                "the age identity": age_identity[1]}
@@ -182,7 +195,7 @@ def test_no_job_shows_a_secret_in_its_events_or_output(controller, age_identity)
             scanned += 1
             for what, secret in secrets.items():
                 assert secret not in text, "%s is in %s" % (what, path)
-    assert scanned > 8 * 10
+    assert scanned > 9 * 10
     # The secrets did reach the jobs, the way AWX hands them over: files in
     # env/ that only the job's user can read.
     identity_files = [p for p in (controller.jobs[-1].private_data_dir / "env").iterdir()

@@ -35,6 +35,10 @@ _HOST_RE = re.compile(r'host "(?P<host>[^"]*)"')
 # Messages of PostgreSQL (English, lc_messages C) for refused logins.
 _FAILED_MARKERS = ("authentication failed", "no pg_hba.conf entry", "pg_hba.conf rejects connection")
 _SKIP_SUFFIXES = (".csv", ".json")
+_ROTATED_RE = re.compile(r"^(?P<base>.+)\.(?P<n>\d+)(?:\.gz)?$")
+# pgaudit: 'LOG:  AUDIT: SESSION,1,1,DDL,CREATE TABLE,TABLE,public.t,<statement>,<parameter>'
+_AUDIT_RE = re.compile(r"\bLOG:\s+(?:[0-9A-Z]{5}:\s+)?AUDIT: (?P<type>SESSION|OBJECT),\d+,\d+,(?P<class>[A-Z]+),"
+                       r"(?P<command>[^,]*),(?P<object_type>[^,]*),(?P<object>[^,]*),")
 
 
 def reads_language(lc_messages):
@@ -105,7 +109,8 @@ def parse_time(line, log_tz=None):
     return naive.astimezone().astimezone(datetime.timezone.utc)
 
 
-def _open(path):
+def open_log(path):
+    """A log file, or its gzip-compressed rotation, as text."""
     if path.endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
     return open(path, "r", encoding="utf-8", errors="replace")
@@ -129,24 +134,31 @@ def find_log_files(path, since):
         return sorted(files, key=os.path.getmtime)
     if not os.path.exists(path):
         raise FileNotFoundError("%s does not exist" % path)
-    rotated = [p for p in (path + ".1.gz", path + ".1") if os.path.isfile(p) and os.path.getmtime(p) >= cutoff]
-    return rotated + [path]
+    # logrotate's siblings (.1, .2.gz, ...): a window of days reaches back over several daily rotations.
+    directory, base = os.path.split(path)
+    rotated = []
+    for name in os.listdir(directory or "."):
+        match = _ROTATED_RE.match(name)
+        full = os.path.join(directory, name)
+        if match and match.group("base") == base and os.path.isfile(full) and os.path.getmtime(full) >= cutoff:
+            rotated.append((int(match.group("n")), full))
+    return [full for _n, full in sorted(rotated, reverse=True)] + [path]
 
 
 def count_failed_auth(paths, since, until=None, log_tz=None, recent_since=None):
     """Failed logins in ``paths`` with a timestamp in [since, until].
 
-    Returns {count, by_user, by_client, files, first, last, recent}; ``recent``
+    Returns {count, by_user, by_client, by_day, files, first, last, recent}; ``recent``
     counts those at or after ``recent_since`` (None without it). The client comes from
     the message (pg_hba.conf lines name the host) or from the 'connection received'
     line of the same backend pid (log_connections=on, as the policy asks).
     """
-    count, by_user, by_client = 0, {}, {}
+    count, by_user, by_client, by_day = 0, {}, {}, {}
     first = last = None
     recent = 0 if recent_since is not None else None
     for path in paths:
         hosts = {}
-        with _open(path) as handle:
+        with open_log(path) as handle:
             for line in handle:
                 if "FATAL" not in line and "connection received" not in line:
                     continue
@@ -172,11 +184,40 @@ def count_failed_auth(paths, since, until=None, log_tz=None, recent_since=None):
                 host = host.group("host") if host else hosts.get(pid.group(1) if pid else None, "unknown")
                 by_user[user] = by_user.get(user, 0) + 1
                 by_client[host] = by_client.get(host, 0) + 1
+                day = moment.date().isoformat()
+                by_day[day] = by_day.get(day, 0) + 1
                 first = moment if first is None or moment < first else first
                 last = moment if last is None or moment > last else last
-    return dict(count=count, by_user=by_user, by_client=by_client, files=list(paths),
+    return dict(count=count, by_user=by_user, by_client=by_client, by_day=by_day, files=list(paths),
                 first=first.isoformat() if first else None, last=last.isoformat() if last else None,
                 recent=recent)
+
+
+def count_audit(paths, since, log_tz=None, keep=20):
+    """pgaudit's events in ``paths`` since ``since``: {total, by_class, by_day, recent}.
+
+    ``recent``: the newest ``keep`` events (time, class, command, object), newest first. Only the audit
+    line's fields before the statement are read: the statement text stays in the server log.
+    """
+    total, by_class, by_day, recent = 0, {}, {}, []
+    for path in paths:
+        with open_log(path) as handle:
+            for line in handle:
+                if "AUDIT: " not in line:
+                    continue
+                match = _AUDIT_RE.search(line)
+                moment = parse_time(line, log_tz) if match else None
+                if moment is None or moment < since:
+                    continue
+                total += 1
+                klass = match.group("class")
+                by_class[klass] = by_class.get(klass, 0) + 1
+                day = moment.date().isoformat()
+                by_day[day] = by_day.get(day, 0) + 1
+                recent.append(dict(time=moment.isoformat(), klass=klass, command=match.group("command"),
+                                   object=match.group("object") or None))
+    recent.sort(key=lambda event: event["time"], reverse=True)
+    return dict(total=total, by_class=by_class, by_day=by_day, recent=recent[:keep])
 
 
 def debian_log_path(cluster_name, version_major="15"):

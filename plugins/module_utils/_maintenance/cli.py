@@ -40,8 +40,8 @@ PROG = "frende-db-maintenance"
 DEFAULT_CONFIG = "/etc/frende/db/maintenance.conf"
 SECTION = "maintenance"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-ACTION_CHOICES = ("all", "vacuum", "reindex", "functions", "health")
-ACTION_ORDER = ("vacuum", "reindex", "functions", "health")
+ACTION_CHOICES = ("all", "vacuum", "reindex", "functions", "health", "report")
+ACTION_ORDER = ("vacuum", "reindex", "functions", "health", "report")
 
 # key -> (default, help). Every key is a config file key and a --long-option.
 KEYS = {
@@ -85,6 +85,11 @@ KEYS = {
     "require_encrypted_backups": ("off", "health check backup_age: a newest set that is not encrypted is degraded"),
     "app_role": (None, "health check roles: the application role, whose privileges must be exactly its preset"),
     "managed_roles": (None, "health check roles: the login roles frende.db manages (comma-separated); others found"),
+    "report_dir": ("/var/lib/frende-db/reports", "report: where this host's part of the security report goes "
+                                                 "(JSON, one file per run), or none"),
+    "audit_log": ("/var/log/frende/audit.log", "report: the collection's audit trail"),
+    "health_log": ("/var/log/frende/health.log", "report: the scheduled health check's log (connection peak)"),
+    "report_nologin_roles": (None, "report: roles without LOGIN that frende.db manages (comma-separated)"),
     "owner": ("postgres", "OS user the command runs as when started as root (the database's, as under cron)"),
     "metrics_file": (textfile.DEFAULT_PATH, "node_exporter textfile for the job's gauges, or none (written only "
                                             "where its directory exists)"),
@@ -101,7 +106,7 @@ def build_parser():
         epilog="Exit status: 0 success, 1 an action failed or health is unhealthy, 2 bad usage or configuration.")
     parser.add_argument("--config", help="INI file with a [maintenance] section (default: %s)" % DEFAULT_CONFIG)
     parser.add_argument("--action", required=True, choices=ACTION_CHOICES,
-                        help="what to do; 'all' runs vacuum, reindex, functions, health")
+                        help="what to do; 'all' runs vacuum, reindex, functions, health, report")
     parser.add_argument("--check", action="store_true", help="report what would be done, change nothing")
     parser.add_argument("--json", action="store_true", help="print one JSON result document on stdout")
     for key, (default, text) in KEYS.items():
@@ -140,6 +145,13 @@ def validate(merged):
     for key in ("log_file", "login_unix_socket", "ssl_rootcert"):
         settings[key] = checked(key, command.to_path)
     settings["owner"] = command.to_os_user(value["owner"], "owner (%s)" % where["owner"])
+    settings["report_dir"] = (None if str(value["report_dir"]).lower() == "none"
+                              else checked("report_dir", command.to_path, True))
+    for key in ("audit_log", "health_log"):
+        settings[key] = checked(key, command.to_path, True)
+    settings["report_nologin_roles"] = [
+        validate_identifier(name.strip(), "report_nologin_roles (%s)" % where["report_nologin_roles"])
+        for name in (value["report_nologin_roles"] or "").split(",") if name.strip()]
     settings["metrics_file"] = textfile.check_path(value["metrics_file"], "metrics_file (%s)" % where["metrics_file"])
     settings["login_host"] = value["login_host"] or None
     settings["login_user"] = value["login_user"] or None

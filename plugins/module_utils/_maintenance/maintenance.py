@@ -10,7 +10,10 @@ Standard library + psycopg2 only (it runs on the database host without Ansible).
 
 from __future__ import annotations
 
+import datetime
 import math
+import os
+import socket
 import time
 
 try:
@@ -23,10 +26,16 @@ except ImportError:  # reported by _postgres.require_psycopg2() when connecting
 from ansible_collections.frende.db.plugins.module_utils._health import checks as hc
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._health.report import HealthCollector
+from ansible_collections.frende.db.plugins.module_utils._backup.files import write_json
 from ansible_collections.frende.db.plugins.module_utils._maintenance.monitoring import MonitoringInstaller
 from ansible_collections.frende.db.plugins.module_utils._postgres import Db, connect
+from ansible_collections.frende.db.plugins.module_utils._report import options as report_options
+from ansible_collections.frende.db.plugins.module_utils._report.gather import HostGatherer
 
-ACTIONS = ("vacuum", "reindex", "functions", "health")
+ACTIONS = ("vacuum", "reindex", "functions", "health", "report")
+# Actions that open their own connection (the health check and the report measure the connection too).
+OWN_CONNECTION = ("health", "report")
+REPORT_PREFIX = "frende-db-report-"
 ALL = "all"
 
 # -- btree bloat estimate ------------------------------------------------------
@@ -186,7 +195,7 @@ class Maintenance:
 
     def run(self, actions):
         results = {}
-        needs_db = [a for a in actions if a != "health"]
+        needs_db = [a for a in actions if a not in OWN_CONNECTION]
         if needs_db:
             try:
                 self.db = Db(connect(self.connection_params(), self.settings["database"]))
@@ -340,8 +349,43 @@ class Maintenance:
                 self.log.warning("health", "check", check=check["name"], status=check["status"], msg=check["message"])
             elif check["status"] == hc.UNKNOWN:
                 self.log.info("health", "check", check=check["name"], status=check["status"], msg=check["message"])
+        # The connections in use every 5 minutes: the security report's peak of the last 30 days.
+        used = next((c["value"] for c in report["checks"] if c["name"] == "connections" and
+                     isinstance(c["value"], dict)), {})
         self.log.write("INFO" if report["status"] == hc.HEALTHY else "WARNING", "health", "done",
-                       status=report["status"])
+                       status=report["status"], connections_used=used.get("used"), max_connections=used.get("max"))
         failed = report["status"] == hc.UNHEALTHY
         return dict(changed=False, failed=failed, status=report["status"], checks=report["checks"],
                     msg="Health is %s." % report["status"])
+
+    # -- report -----------------------------------------------------------------
+    def report(self):
+        """This host's part of the security report as JSON in report_dir: history that survives without AWX."""
+        directory = self.settings.get("report_dir")
+        if directory is None:
+            return dict(changed=False, msg="No report written (report_dir = none).")
+        params = dict(self.connection_params(), kinds=["database"], database=self.settings["database"],
+                      window_days=report_options.DEFAULTS["window_days"], backup_dir=self.settings["health"]["backup_dir"],
+                      repository_stanza=self.settings["health"]["repository_stanza"],
+                      server_log=self.settings["health"]["server_log"], audit_log=self.settings["audit_log"],
+                      health_log=self.settings["health_log"], firewall=None,
+                      repository_report_dir=report_options.DEFAULTS["repository_report_dir"],
+                      app_env_file=report_options.DEFAULTS["app_env_file"], firewall_metrics=None,
+                      nologin_roles=self.settings["report_nologin_roles"])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        facts = HostGatherer(params, self.settings["health"], now=now).gather()
+        # The firewall table is root's to read; this job runs as the database's OS user.
+        facts["notes"].append("The firewall is not in this part (it runs as the database's OS user); "
+                              "playbooks/report.yml reads it as root.")
+        facts.update(host=socket.gethostname(), groups=["frende_db"], reachable=True)
+        name = "%s%s.json" % (REPORT_PREFIX, now.strftime("%Y%m%dT%H%M%SZ"))
+        if self.check_mode:
+            self.log.info("report", "planned", file=os.path.join(directory, name), msg="would write (check mode)")
+            return dict(changed=False, msg="The report's host part would be written to %s." % directory)
+        os.makedirs(directory, mode=0o750, exist_ok=True)
+        path = write_json(directory, name, facts, None)
+        attention = [c["id"] for c in facts["checks"] if c["status"] in ("fail", "warn")]
+        self.log.write("WARNING" if attention else "INFO", "report", "written", file=path,
+                       attention=",".join(attention) or None)
+        return dict(changed=True, report_file=path, attention=attention,
+                    msg="The report's host part is in %s." % path)

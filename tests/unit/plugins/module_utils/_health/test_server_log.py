@@ -129,6 +129,48 @@ def test_file_with_rotated_sibling(tmp_path):
     assert sl.count_failed_auth(files, NOW - datetime.timedelta(hours=24), NOW)["count"] == 1
 
 
+def test_a_window_of_days_reads_every_daily_rotation_oldest_first(tmp_path):
+    current = tmp_path / "postgresql-15-main.log"
+    current.write_text('2026-11-28 05:00:00 UTC [4] FATAL:  password authentication failed for user "today"\n')
+    (tmp_path / "postgresql-15-main.log.1").write_text(
+        '2026-11-27 05:00:00 UTC [3] FATAL:  password authentication failed for user "yesterday"\n')
+    for n, day in ((2, 26), (3, 25)):
+        with gzip.open(tmp_path / ("postgresql-15-main.log.%d.gz" % n), "wt") as handle:
+            handle.write('2026-11-%d 05:00:00 UTC [2] FATAL:  password authentication failed for user "d%d"\n'
+                         % (day, day))
+    old = tmp_path / "postgresql-15-main.log.9.gz"
+    with gzip.open(old, "wt") as handle:
+        handle.write("written long ago\n")
+    past = time.time() - 60 * 86400
+    os.utime(old, (past, past))
+    (tmp_path / "postgresql-16-main.log.1").write_text("another cluster's log\n")
+    since = datetime.datetime.fromtimestamp(time.time() - 30 * 86400, UTC)
+    files = sl.find_log_files(str(current), since)
+    assert [os.path.basename(f) for f in files] == [
+        "postgresql-15-main.log.3.gz", "postgresql-15-main.log.2.gz", "postgresql-15-main.log.1", "postgresql-15-main.log"]
+    summary = sl.count_failed_auth(files, NOW - datetime.timedelta(days=30), NOW)
+    assert summary["by_day"] == {"2026-11-25": 1, "2026-11-26": 1, "2026-11-27": 1, "2026-11-28": 1}
+
+
+def test_pgaudit_events_by_class_and_day_without_the_statement(tmp_path):
+    log = tmp_path / "server.log"
+    log.write_text(
+        "2026-11-27 05:00:00.1 UTC [7] postgres@frende app=psql LOG:  AUDIT: SESSION,1,1,DDL,CREATE TABLE,TABLE,"
+        "public.t,CREATE TABLE t (secret_column int),<not logged>\n"
+        "2026-11-28 05:00:00.1 UTC [7] postgres@postgres app=psql LOG:  AUDIT: SESSION,2,1,ROLE,ALTER ROLE,,,"
+        "ALTER ROLE app PASSWORD <REDACTED>,<not logged>\n"
+        "2026-11-28 06:00:00.1 UTC [8] LOG:  AUDIT: OBJECT,1,1,READ,SELECT,TABLE,public.pay,SELECT 1,<not logged>\n"
+        "2026-10-01 05:00:00.1 UTC [7] LOG:  AUDIT: SESSION,1,1,DDL,DROP TABLE,TABLE,public.old,DROP,<none>\n"
+        "2026-11-28 07:00:00.1 UTC [9] LOG:  statement: AUDIT: SESSION is only text here\n")
+    found = sl.count_audit([str(log)], NOW - datetime.timedelta(days=30), keep=2)
+    assert found["total"] == 3
+    assert found["by_class"] == {"DDL": 1, "ROLE": 1, "READ": 1}
+    assert found["by_day"] == {"2026-11-27": 1, "2026-11-28": 2}
+    assert [(e["klass"], e["command"], e["object"]) for e in found["recent"]] == [
+        ("READ", "SELECT", "public.pay"), ("ROLE", "ALTER ROLE", None)]
+    assert "secret_column" not in str(found)
+
+
 def test_missing_log_raises_oserror(tmp_path):
     with pytest.raises(OSError):
         sl.find_log_files(str(tmp_path / "nope.log"), NOW)

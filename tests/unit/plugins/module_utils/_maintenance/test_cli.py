@@ -231,5 +231,5 @@ def test_help_lists_every_option(capsys):
     text = capsys.readouterr().out
     for key in cli.KEYS:
         assert command.flag_name(key) in text
-    assert "--action {all,vacuum,reindex,functions,health}" in text
+    assert "--action {all,vacuum,reindex,functions,health,report}" in text
     assert "above this %" in text
