@@ -301,7 +301,7 @@ def test_maintenance_runs_and_logs():
     run = playbook("maintenance.yml", json_output=True)
     assert run.returncode == 0, run.stdout[-3000:]
     document = task_results(run.stdout, "Run the database maintenance")[DB]
-    assert sorted(json.loads(document["stdout"])["actions"]) == ["functions", "health", "reindex", "vacuum"]
+    assert sorted(json.loads(document["stdout"])["actions"]) == ["functions", "health", "reindex", "report", "vacuum"]
     log = sh(DB, "cat /var/log/frende/maintenance.log").stdout
     line = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ frende-db-maintenance\[(\d+)\] INFO action=all "
     start = re.findall(line + r"event=start database=frende check_mode=no$", log, re.M)

@@ -111,6 +111,14 @@ def test_the_database_host_meets_the_policy_on_a_real_host(reports):
     assert app["client_tls"]["status"] == "pass" and app["client_secrets"]["status"] == "pass"
 
 
+def test_the_cluster_made_before_frende_db_got_data_checksums_once():
+    """prepare.yml installed PostgreSQL first (no checksums); the converge enabled them, the second run did not."""
+    assert sh(DB, "runuser -u postgres -- psql -XAtc 'SHOW data_checksums'").stdout.strip() == "on"
+    enabled = [line for line in sh(DB, "cat /var/log/frende/audit.log").stdout.splitlines()
+               if "Enable data checksums in the stopped cluster" in line]
+    assert len(enabled) == 1 and 'playbook="' in enabled[0], enabled
+
+
 def test_public_schema_is_closed_in_every_database():
     rows = sh(DB, "runuser -u postgres -- psql -XAt -c \"SELECT datname FROM pg_database WHERE datallowconn\"").stdout
     for database in rows.split():
