@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import subprocess
+import urllib.parse
 
 try:
     import psycopg2
@@ -135,7 +136,8 @@ def firewall_state(expected: str, metrics_path: str) -> dict:
 
 
 def application_env(path: str) -> dict:
-    """database.env's TLS settings and mode; the password line is never read into the result."""
+    """database.env's TLS settings and mode: from DATABASE_URL's query (sslmode, sslrootcert) or PGSSLMODE and
+    PGSSLROOTCERT. The URL's user and password part is never kept."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -144,11 +146,16 @@ def application_env(path: str) -> dict:
     with open(path, "r", encoding="utf-8") as handle:
         for line in handle:
             key, _sep, value = line.strip().partition("=")
-            if key in ("PGSSLMODE", "PGSSLROOTCERT"):
-                values[key] = value.strip().strip("'\"")
-    rootcert = values.get("PGSSLROOTCERT")
-    return dict(path=path, exists=True, mode="%04o" % stat.S_IMODE(info.st_mode), sslmode=values.get("PGSSLMODE"),
-                rootcert_exists=bool(rootcert) and os.path.isfile(rootcert))
+            value = value.strip().strip("'\"")
+            if key == "DATABASE_URL":
+                query = urllib.parse.parse_qs(urllib.parse.urlsplit(value).query)
+                values.setdefault("sslmode", (query.get("sslmode") or [None])[0])
+                values.setdefault("sslrootcert", (query.get("sslrootcert") or [None])[0])
+            elif key in ("PGSSLMODE", "PGSSLROOTCERT"):
+                values[key[len("PG"):].lower()] = value
+    rootcert = values.get("sslrootcert")
+    return dict(path=path, exists=True, mode="%04o" % stat.S_IMODE(info.st_mode), sslmode=values.get("sslmode"),
+                rootcert=rootcert, rootcert_exists=bool(rootcert) and os.path.isfile(rootcert))
 
 
 class HostGatherer:
@@ -163,8 +170,10 @@ class HostGatherer:
 
     def gather(self) -> dict:
         kinds = self.params["kinds"]
-        facts = dict(gathered_at=self.now.isoformat(), window_days=self.params["window_days"], checks=[], roles=[],
-                     failed_logins=None, backups=None, drills=[], audit=None, connections=None,
+        # Roles belong to a database host, drills to a database or backup host: elsewhere the page leaves them out.
+        facts = dict(gathered_at=self.now.isoformat(), window_days=self.params["window_days"], checks=[],
+                     roles=[] if "database" in kinds else None, failed_logins=None, backups=None,
+                     drills=[] if set(kinds) & {"database", "backup"} else None, audit=None, connections=None,
                      encryption_at_rest=None, notes=self.notes)
         measured = dict(firewall=None)
         operations = history.operations(self._lines(self.params["audit_log"]), self.since)
