@@ -83,6 +83,12 @@ options:
     type: list
     elements: str
     default: []
+  pgbackrest_user:
+    description:
+      - The OS user C(pgbackrest info) runs as when the module runs as root (the owner of pgBackRest's config and
+        TLS key on the database host); pgBackRest refuses, as root, a key that is not root's alone.
+    type: str
+    default: postgres
   health:
     description:
       - Options of the health checks the report runs, by the names and with the defaults of

@@ -297,3 +297,25 @@ def test_the_physical_drill_restores_checks_and_times_the_newest_backup_on_the_b
     assert re.search(r'^frende_db_drill_last_rto_seconds\{database="frende",kind="physical"\} %s$'
                      % re.escape(str(float(report["rto_s"]))), metrics, re.M), metrics
     assert 'frende_db_drill_last_success_timestamp_seconds{database="frende",kind="physical"}' in metrics
+
+
+def test_the_security_report_has_the_repository_s_backups_and_the_physical_drill(tmp_path):
+    """report.yml as root on the recovered host: pgBackRest is read as its own user (as root it refuses the TLS
+    key), the backup host's physical drill is on the page, and nothing changes on any host."""
+    proc = playbook("report.yml", "-e", "frende_db_report_dir=%s" % tmp_path)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    (page,) = re.findall(r"Security report: (\S+)\.html \(and \.json\)", proc.stdout)
+    hosts = {h["host"]: h for h in json.loads(open(page + ".json", encoding="utf-8").read())["hosts"]}
+    stats = recap(proc.stdout)
+    assert all(stats[h]["changed"] == 0 and stats[h]["failed"] == 0 for h in (DB, BACKUP, APP)), stats
+    db = hosts[DB]
+    assert db["notes"] == [], db["notes"]
+    labels = [b["label"] for b in info()["backups"]]
+    assert [b["label"] for b in db["backups"]["physical"]] == labels and labels
+    checks = {c["id"]: c for c in db["checks"]}
+    assert "cannot be read" not in checks["backups"]["evidence"], checks["backups"]
+    drills = [d for d in hosts[BACKUP]["drills"] if d["kind"] == "physical"]
+    assert drills and drills[-1]["passed"] is True
+    assert {c["id"]: c["status"] for c in hosts[BACKUP]["checks"]}["physical_drills"] == "pass"
+    html = open(page + ".html", encoding="utf-8").read()
+    assert STATE["secret"] not in html and labels[-1] in html

@@ -94,9 +94,11 @@ def _first_line(exc):
 class HealthCollector:
     """Collect the report. ``options`` come from checks.normalize_options()."""
 
-    def __init__(self, params, options, now=None, connect=timed_connect):
+    def __init__(self, params, options, now=None, connect=timed_connect, repository_user=None):
         self.params = params
         self.options = options
+        # The OS user pgBackRest runs as when this runs as root (the security report): its config's owner.
+        self.repository_user = repository_user
         self.now = now or datetime.datetime.now(datetime.timezone.utc)
         self._connect = connect
         self.db = None
@@ -289,7 +291,7 @@ class HealthCollector:
         if stanza is None:
             return hc.evaluate_repository(None, None, self.now, self.options["repository_max_age"])
         try:
-            entry = pgbackrest.info(stanza, timeout=60)
+            entry = pgbackrest.info(stanza, timeout=60, user=self.repository_user)
         except FrendeDbError as exc:
             return hc.evaluate_repository(stanza, None, self.now, self.options["repository_max_age"], error=exc.msg)
         backups = pgbackrest.backups(entry)

@@ -31,6 +31,7 @@ from ansible_collections.frende.db.plugins.module_utils._backup.drill import REP
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._health import server_log
 from ansible_collections.frende.db.plugins.module_utils._health.report import HealthCollector
+from ansible_collections.frende.db.plugins.module_utils._health.role_audit import BOOTSTRAP
 from ansible_collections.frende.db.plugins.module_utils._metrics import textfile
 from ansible_collections.frende.db.plugins.module_utils._postgres import Db, connect
 from ansible_collections.frende.db.plugins.module_utils._report import history, policy, privileges
@@ -203,7 +204,8 @@ class HostGatherer:
 
     # -- the database host ------------------------------------------------------
     def _database(self, facts, operations):
-        collector = HealthCollector(self.params, self.health_options, now=self.now)
+        collector = HealthCollector(self.params, self.health_options, now=self.now,
+                                    repository_user=self._repository_user())
         report = collector.collect()
         health = {c["name"]: c for c in report["checks"]}
         measured = dict(health=health, audit_log_present=operations["total"] > 0 or os.path.exists(
@@ -249,7 +251,8 @@ class HostGatherer:
         measured["settings"] = settings
         grant_rows = db.query(privileges.GRANTS_SQL)
         facts["roles"] = privileges.roles_table(db.query(privileges.ROLES_SQL), privileges.summarize_grants(grant_rows),
-                                                self.health_options["managed_roles"] + self.params["nologin_roles"])
+                                                self.health_options["managed_roles"] + self.params["nologin_roles"]
+                                                + [BOOTSTRAP])
         measured["roles"] = facts["roles"]
         measured["public_usage"] = privileges.public_schema_usage(grant_rows)
         log_tz = server_log.resolve_timezone(collector._setting("log_timezone"))
@@ -283,14 +286,23 @@ class HostGatherer:
         stanza = self.params.get("repository_stanza")
         if not stanza:
             return []
-        # Run as root, pgBackRest must not leave a root-owned log behind in the database user's log directory.
+        # This read is the report's, not a job: it leaves nothing in pgBackRest's log.
         environ = dict(os.environ, PGBACKREST_LOG_LEVEL_FILE="off")
         try:
-            entry = pgbackrest.info(stanza, environ=environ, timeout=60)
+            entry = pgbackrest.info(stanza, environ=environ, timeout=60, user=self._repository_user())
         except FrendeDbError as exc:
             self.notes.append("pgBackRest's repository could not be read: %s" % exc.msg)
             return []
+        code, message = pgbackrest.status(entry)
+        if code not in (0, 2):  # 2: no valid backup yet
+            reasons = [((repo.get("status") or {}).get("message") or "").strip() for repo in entry.get("repo") or []]
+            self.notes.append("pgBackRest's repository says stanza %s: %s (code %s)%s" % (
+                stanza, message, code, "".join(": " + " ".join(r.split()) for r in reasons if r)))
         return history.physical_backups(pgbackrest.backups(entry), self.since)
+
+    def _repository_user(self):
+        """As root, pgBackRest runs as the owner of its config (pgbackrest_user), as its jobs do."""
+        return self.params.get("pgbackrest_user") if os.geteuid() == 0 else None
 
 
 def to_json(facts: dict) -> str:

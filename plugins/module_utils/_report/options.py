@@ -9,6 +9,8 @@ Private to frende.db. The health checks the report runs take frende_db_health's 
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbError
 from ansible_collections.frende.db.plugins.module_utils._health import checks as hc
 from ansible_collections.frende.db.plugins.module_utils._postgres import (
@@ -32,6 +34,7 @@ DEFAULTS = dict(
     firewall="nftables",
     firewall_metrics="/var/lib/prometheus/node-exporter/frende_db_firewall.prom",
     nologin_roles=[],
+    pgbackrest_user="postgres",
 )
 
 
@@ -52,6 +55,7 @@ def argument_spec() -> dict:
         firewall=dict(type="str", choices=["nftables", "none", "unchecked"], default=d["firewall"]),
         firewall_metrics=dict(type="path", default=d["firewall_metrics"]),
         nologin_roles=dict(type="list", elements="str", default=d["nologin_roles"]),
+        pgbackrest_user=dict(type="str", default=d["pgbackrest_user"]),
         health=dict(type="dict", default={}),
     )
     return spec
@@ -81,6 +85,9 @@ def normalize(params: dict) -> tuple:
                             % (", ".join(unknown), ", ".join(sorted(HEALTH_KEYS))))
     if "database" in params.get("kinds"):
         validate_connection_params(params)
+    if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", params.get("pgbackrest_user") or ""):
+        raise FrendeDbError("pgbackrest_user must be an OS user name such as postgres, not %r."
+                            % params.get("pgbackrest_user"))
     if params.get("firewall") == "unchecked":
         params["firewall"] = None
     raw = dict(health, database=params.get("database"), backup_dir=params["backup_dir"],

@@ -123,7 +123,7 @@ def _limits(health, roles, auth_delay):
     unlimited = [r["name"] for r in roles if r["login"] and r["name"] != BOOTSTRAP
                  and (r["connection_limit"] is None or r["connection_limit"] < 0)]
     statuses = [status] + [FROM_HEALTH.get(e["status"], UNKNOWN) for e in settings_checks]
-    lines = [evidence] + [e["message"] for e in settings_checks if e["status"] != "healthy"]
+    lines = [evidence.rstrip(".")] + [e["message"].rstrip(".") for e in settings_checks if e["status"] != "healthy"]
     if unlimited:
         statuses.append(WARN)
         lines.append("login roles without a connection limit: %s" % ", ".join(unlimited))

@@ -34,11 +34,15 @@ def _failed(args, returncode, text):
         " ".join(args), returncode, " ".join(" ".join(errors).split()) or "no message"), exit_code=returncode)
 
 
-def run(args, stanza, environ=None, timeout=None, config=None):
-    """Run ``pgbackrest --stanza=<stanza> <args>``; FrendeDbError with pgBackRest's own words on failure."""
+def run(args, stanza, environ=None, timeout=None, config=None, user=None):
+    """Run ``pgbackrest --stanza=<stanza> <args>``; FrendeDbError with pgBackRest's own words on failure.
+
+    ``user``: run it as that OS user (from root): pgBackRest refuses, as root, a TLS key that its own user
+    may read but root does not own alone.
+    """
+    argv = (["runuser", "-u", user, "--"] if user else []) + _argv(args, stanza, config)
     try:
-        proc = subprocess.run(_argv(args, stanza, config), capture_output=True, text=True, env=environ,
-                              timeout=timeout, check=False)
+        proc = subprocess.run(argv, capture_output=True, text=True, env=environ, timeout=timeout, check=False)
     except FileNotFoundError:
         raise FrendeDbError(_NOT_INSTALLED)
     except subprocess.TimeoutExpired:
@@ -74,9 +78,9 @@ def get(name, stanza, write, config=None, chunk=1024 * 1024):
         raise _failed(args, proc.returncode, errors)
 
 
-def info(stanza, environ=None, timeout=120):
-    """The stanza's entry of ``pgbackrest info --output=json`` (a dict)."""
-    return parse_info(run(["--output=json", "info"], stanza, environ, timeout), stanza)
+def info(stanza, environ=None, timeout=120, user=None):
+    """The stanza's entry of ``pgbackrest info --output=json`` (a dict); ``user`` as for run()."""
+    return parse_info(run(["--output=json", "info"], stanza, environ, timeout, user=user), stanza)
 
 
 def parse_info(text, stanza):

@@ -30,6 +30,7 @@ def test_the_defaults_are_accepted_and_health_options_pass_through():
     (dict(health=dict(fail_on="never")), "health has unknown option(s) fail_on"),
     (dict(health=dict(password_max_age="often")), "password_max_age"),
     (dict(database="bad name;"), "database"),
+    (dict(pgbackrest_user="root; rm"), "pgbackrest_user must be an OS user name such as postgres"),
 ])
 def test_wrong_input_is_refused(over, message):
     with pytest.raises(FrendeDbError) as exc:

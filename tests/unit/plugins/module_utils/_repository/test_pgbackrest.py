@@ -49,3 +49,19 @@ def test_the_postgresql_version_of_a_backup_comes_from_its_database_entry():
     assert pgbackrest.db_version(upgraded) == "17"
     assert pgbackrest.db_version(upgraded, 1) == "15"
     assert pgbackrest.db_version(dict(entry(), db=[])) is None
+
+
+def test_run_as_another_os_user_goes_through_runuser(monkeypatch):
+    seen = {}
+
+    class Done:
+        returncode, stdout, stderr = 0, "[]", ""
+
+    def fake_run(argv, **kwargs):
+        seen["argv"] = argv
+        return Done()
+    monkeypatch.setattr(pgbackrest.subprocess, "run", fake_run)
+    pgbackrest.run(["info"], "frende", user="postgres")
+    assert seen["argv"][:5] == ["runuser", "-u", "postgres", "--", pgbackrest.PGBACKREST]
+    pgbackrest.run(["info"], "frende")
+    assert seen["argv"][0] == pgbackrest.PGBACKREST
