@@ -88,7 +88,8 @@ def test_variable_and_job_template_names_exist(doc):
     body = text(doc)
     for name in set(re.findall(r"\bfrende_db_[a-z0-9_]+\b", body)):
         assert name in known, "%s names %s, which does not exist" % (doc.name, name)
-    objects = ({t["name"] for t in DEFS["frende_db_awx_job_templates"]} | {s["name"] for s in DEFS["frende_db_awx_schedules"] + DEFS["frende_db_awx_controller_schedules"]}
+    schedules = DEFS["frende_db_awx_schedules"] + DEFS["frende_db_awx_controller_schedules"]
+    objects = ({t["name"] for t in DEFS["frende_db_awx_job_templates"]} | {s["name"] for s in schedules}
                | {v for v in CONFIGURE_VARS.values() if isinstance(v, str) and v.startswith("Frende database: ")})
     for name in set(re.findall(r"Frende database: [a-z ]+[a-z]", body)):
         assert name in objects, "%s names the AWX object %r, which awx_configure.yml does not create" % (doc.name, name)

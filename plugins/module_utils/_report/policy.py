@@ -220,9 +220,9 @@ def _client(env):
                       TLS_SECTION)]
     mode = env.get("mode")
     tls_ok = env.get("sslmode") == "verify-full" and env.get("rootcert_exists")
-    found = [check("client_tls", "Application's connections verify the server", PASS if tls_ok else FAIL,
-                   "sslmode = %s, root certificate %s %s" % (env.get("sslmode"), env.get("rootcert") or "(none)",
-                                                               "present" if env.get("rootcert_exists") else "missing"),
+    evidence = "sslmode = %s, root certificate %s %s" % (
+        env.get("sslmode"), env.get("rootcert") or "(none)", "present" if env.get("rootcert_exists") else "missing")
+    found = [check("client_tls", "Application's connections verify the server", PASS if tls_ok else FAIL, evidence,
                    TLS_SECTION)]
     private = mode is not None and int(mode, 8) & 0o007 == 0
     found.append(check("client_secrets", "Password kept in a private environment file", PASS if private else FAIL,
