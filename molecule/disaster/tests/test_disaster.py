@@ -129,9 +129,12 @@ def test_the_database_host_cannot_remove_or_replace_the_repository_history():
         "expire": "pgbackrest --stanza=frende --repo1-retention-full=1 --repo1-retention-archive=1 expire",
         "stanza-delete": "pgbackrest --stanza=frende stop && pgbackrest --stanza=frende stanza-delete --force; "
                          "rc=$?; pgbackrest --stanza=frende start; exit $rc",
-        "write into the repository": "cp $(ls -1 /var/lib/postgresql/%s/main/pg_wal/0000000* | tail -1) /tmp/%s && "
-                                     "pgbackrest --stanza=frende --repo1-path=/var/lib/pgbackrest "
-                                     "--no-archive-async archive-push /tmp/%s" % (PG_VERSION, first, first),
+        # Another segment's content under the sealed segment's name (the same content would be a harmless
+        # duplicate that pgBackRest accepts with exit 0, as it did when the newest file in pg_wal was that segment).
+        "write into the repository": "cp $(ls -1 /var/lib/postgresql/%s/main/pg_wal/0000000* | grep -v '/%s$' | "
+                                     "tail -1) /tmp/%s && pgbackrest --stanza=frende "
+                                     "--repo1-path=/var/lib/pgbackrest --no-archive-async archive-push /tmp/%s"
+                                     % (PG_VERSION, first, first, first),
         "delete through the repository path": "pgbackrest --stanza=frende --repo1-path=/var/lib/pgbackrest "
                                               "stop && pgbackrest --stanza=frende --repo1-path=/var/lib/pgbackrest "
                                               "stanza-delete --force; rc=$?; pgbackrest --stanza=frende start; "

@@ -32,7 +32,6 @@ from ansible_collections.frende.db.plugins.module_utils._errors import FrendeDbE
 from ansible_collections.frende.db.plugins.module_utils._health import server_log
 from ansible_collections.frende.db.plugins.module_utils._health.report import HealthCollector
 from ansible_collections.frende.db.plugins.module_utils._health.role_audit import BOOTSTRAP
-from ansible_collections.frende.db.plugins.module_utils._metrics import textfile
 from ansible_collections.frende.db.plugins.module_utils._postgres import Db, connect
 from ansible_collections.frende.db.plugins.module_utils._report import history, policy, privileges
 from ansible_collections.frende.db.plugins.module_utils._repository import pgbackrest
@@ -44,6 +43,7 @@ SETTINGS = ("ssl", "ssl_min_protocol_version", "log_timezone", "log_line_prefix"
             "data_directory", "max_connections")
 _SETTINGS_SQL = "SELECT name, setting FROM pg_settings WHERE name = ANY(%s)"
 _UMASK_RE = re.compile(r"^Umask:\s+(\d+)$", re.M)
+_DROPPED_RE = re.compile(r'^frende_db_firewall_dropped_packets\{service="([^"]+)"\} (\S+)$', re.M)
 _PHYSICAL_DRILL_RE = re.compile(r"^drill-.+-\d{8}T\d{6}Z\.json$")
 _LOGICAL_DRILL_RE = re.compile(r"^" + re.escape(REPORT_PREFIX) + r"\d{8}T\d{6}Z\.json$")
 
@@ -119,12 +119,11 @@ def server_umask(data_directory: str) -> str | None:
 def firewall_state(expected: str, metrics_path: str) -> dict:
     if expected == "none":
         return dict(expected="none")
-    dropped = {}
+    # The file is written by libexec/firewall-metrics in one fixed line format, also on hosts without
+    # prometheus_client (a monitoring host runs no job that needs it): read those lines as they are written.
     try:
         with open(metrics_path, "r", encoding="utf-8") as handle:
-            series = textfile.read_series(handle.read())
-        for labels, value in series.get("frende_db_firewall_dropped_packets", ("", {}))[1].items():
-            dropped[dict(labels).get("service", "unknown")] = int(value)
+            dropped = {m.group(1): int(float(m.group(2))) for m in _DROPPED_RE.finditer(handle.read())}
     except (OSError, ValueError):
         dropped = None
     try:

@@ -55,3 +55,20 @@ def test_encryption_at_rest_reads_the_device_stack(monkeypatch, findmnt, lsblk, 
     found = gather.encryption_at_rest("/var/lib/postgresql/15/main")
     assert found["encrypted"] is encrypted and words in found["evidence"]
     assert calls == (["findmnt", "lsblk"] if lsblk is not None else ["findmnt"])
+
+
+def test_the_firewall_counters_are_read_without_prometheus_client(tmp_path, monkeypatch):
+    metrics = tmp_path / "frende_db_firewall.prom"
+    metrics.write_text("# HELP frende_db_firewall_dropped_packets Packets ...\n"
+                       "# TYPE frende_db_firewall_dropped_packets gauge\n"
+                       'frende_db_firewall_dropped_packets{service="postgresql"} 12\n'
+                       'frende_db_firewall_dropped_packets{service="node_exporter"} 0\n')
+    monkeypatch.setattr(gather, "_run", lambda argv, timeout=30: (0, "table inet frende_db {}", ""))
+    found = gather.firewall_state("nftables", str(metrics))
+    assert found == dict(expected="nftables", loaded=True, dropped={"postgresql": 12, "node_exporter": 0})
+    missing = gather.firewall_state("nftables", str(tmp_path / "none.prom"))
+    assert missing["dropped"] is None and missing["loaded"] is True
+    monkeypatch.setattr(gather, "_run", lambda argv, timeout=30: (1, "", "Error: Could not process rule: "
+                                                                         "Operation not permitted"))
+    assert gather.firewall_state("nftables", str(metrics))["loaded"] is None
+    assert gather.firewall_state("none", str(metrics)) == dict(expected="none")
