@@ -129,12 +129,13 @@ def test_the_database_host_cannot_remove_or_replace_the_repository_history():
         "expire": "pgbackrest --stanza=frende --repo1-retention-full=1 --repo1-retention-archive=1 expire",
         "stanza-delete": "pgbackrest --stanza=frende stop && pgbackrest --stanza=frende stanza-delete --force; "
                          "rc=$?; pgbackrest --stanza=frende start; exit $rc",
-        # Another segment's content under the sealed segment's name (the same content would be a harmless
-        # duplicate that pgBackRest accepts with exit 0, as it did when the newest file in pg_wal was that segment).
-        "write into the repository": "cp $(ls -1 /var/lib/postgresql/%s/main/pg_wal/0000000* | grep -v '/%s$' | "
-                                     "tail -1) /tmp/%s && pgbackrest --stanza=frende "
-                                     "--repo1-path=/var/lib/pgbackrest --no-archive-async archive-push /tmp/%s"
-                                     % (PG_VERSION, first, first, first),
+        # A segment with bytes past its header overwritten, under the sealed segment's name. Content that is
+        # already archived would be a duplicate pgBackRest accepts with exit 0, and any file in pg_wal may be
+        # one: a recycled segment keeps the content of the one it was renamed from.
+        "write into the repository": "cp $(ls -1 /var/lib/postgresql/%s/main/pg_wal/0000000* | tail -1) /tmp/%s "
+                                     "&& printf forged-by-the-test | dd of=/tmp/%s bs=1 seek=65536 conv=notrunc "
+                                     "status=none && pgbackrest --stanza=frende --repo1-path=/var/lib/pgbackrest "
+                                     "--no-archive-async archive-push /tmp/%s" % (PG_VERSION, first, first, first),
         "delete through the repository path": "pgbackrest --stanza=frende --repo1-path=/var/lib/pgbackrest "
                                               "stop && pgbackrest --stanza=frende --repo1-path=/var/lib/pgbackrest "
                                               "stanza-delete --force; rc=$?; pgbackrest --stanza=frende start; "
