@@ -273,7 +273,7 @@ def _failed_logins(failed: dict | None, context: dict) -> str:
         body.append(_none(window))
     dropped = failed.get("firewall_dropped")
     if dropped is not None:
-        body.append("<h4>Packets the firewall dropped, per service</h4>")
+        body.append("<h4>Packets the firewall dropped, per service, since its rules were last loaded</h4>")
         rows = [[service, count] for service, count in sorted(dropped.items())]
         body.append(_table(["Service", "Dropped packets"], rows, numeric=(1,)) if rows
                     else '<p class="none">none</p>')

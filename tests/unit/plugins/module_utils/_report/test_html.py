@@ -289,6 +289,13 @@ def test_empty_lists_say_none_in_the_window():
     assert "Failed logins per day" not in page and "Backup size per day" not in page
 
 
+def test_the_firewall_drops_say_they_count_since_the_rules_were_loaded():
+    # nftables counters start again at each load: they are not a figure of the report's window.
+    db1 = text_of(section(outline(html.render(document.build([db_host()], NOW, {}))), "frende-db1"))
+    assert "Packets the firewall dropped, per service, since its rules were last loaded" in db1
+    assert "postgresql 12" in db1
+
+
 def test_a_page_without_hosts_still_renders():
     page = html.render(document.build([], NOW, {}))
     assert "Nothing: every check passed." in page
