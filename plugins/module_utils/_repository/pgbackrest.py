@@ -42,7 +42,9 @@ def run(args, stanza, environ=None, timeout=None, config=None, user=None):
     """
     argv = (["runuser", "-u", user, "--"] if user else []) + _argv(args, stanza, config)
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=environ, timeout=timeout, check=False)
+        # errors="replace": with a wrong passphrase pgBackRest's error quotes the undecryptable bytes.
+        proc = subprocess.run(argv, capture_output=True, encoding="utf-8", errors="replace", env=environ,
+                              timeout=timeout, check=False)
     except FileNotFoundError:
         raise FrendeDbError(_NOT_INSTALLED)
     except subprocess.TimeoutExpired:
@@ -85,7 +87,9 @@ def info(stanza, environ=None, timeout=120, user=None):
 
 def parse_info(text, stanza):
     try:
-        document = json.loads(text)
+        # strict=False: a repository error's message may quote raw bytes (control characters) of a file it
+        # could not decrypt.
+        document = json.loads(text, strict=False)
     except ValueError:
         raise FrendeDbError("pgbackrest info did not return JSON; run 'pgbackrest --stanza=%s info' to see why."
                             % stanza)
@@ -99,7 +103,13 @@ def parse_info(text, stanza):
 def status(entry):
     """(code, message) of the stanza: 0 ok; pgBackRest's codes otherwise (1 missing stanza, 2 no backup...)."""
     state = entry.get("status") or {}
-    return state.get("code", -1), state.get("message", "unknown")
+    code, message = state.get("code", -1), state.get("message", "unknown")
+    if code == 99:  # "other": the repositories' own messages say what (a wrong passphrase: an unreadable file)
+        found = [((repo.get("status") or {}).get("message") or "").strip() for repo in entry.get("repo") or []]
+        found = [text.splitlines()[0] for text in found if text]
+        if found:
+            message = "; ".join(found)
+    return code, message
 
 
 def backups(entry):

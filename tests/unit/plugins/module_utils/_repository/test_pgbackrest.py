@@ -65,3 +65,26 @@ def test_run_as_another_os_user_goes_through_runuser(monkeypatch):
     assert seen["argv"][:5] == ["runuser", "-u", "postgres", "--", pgbackrest.PGBACKREST]
     pgbackrest.run(["info"], "frende")
     assert seen["argv"][0] == pgbackrest.PGBACKREST
+
+
+def test_an_error_that_quotes_undecryptable_bytes_is_a_clear_error(monkeypatch, tmp_path):
+    # pgBackRest with a wrong passphrase quotes what it could not decrypt: not UTF-8.
+    script = tmp_path / "pgbackrest"
+    script.write_bytes(b"#!/bin/sh\nprintf 'ERROR: [043]: cipher \\226\\377 invalid\\n' >&2\nexit 43\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(pgbackrest, "PGBACKREST", str(script))
+    with pytest.raises(FrendeDbError) as raised:
+        pgbackrest.info("frende")
+    assert "pgbackrest --output=json info failed (exit 43): ERROR: [043]: cipher" in str(raised.value)
+    assert "\ufffd" in str(raised.value)
+
+
+def test_a_repository_it_cannot_decrypt_says_which_file():
+    # pgBackRest 2.45 with a wrong passphrase: exit 0, status 99, the file's undecryptable bytes in the message.
+    text = ('[{"archive":[],"backup":[],"db":[],"name":"frende","repo":[{"key":1,"status":{"code":99,"message":'
+            '"[FormatError] unable to load info file \'/var/lib/pgbackrest/backup/frende/backup.info\':\\n'
+            'FormatError: key/value found outside of section at line 1: 9\x1e\x1brM\\n"}}],'
+            '"status":{"code":99,"lock":{"backup":{"held":false}},"message":"other"}}]')
+    code, message = pgbackrest.status(pgbackrest.parse_info(text, "frende"))
+    assert code == 99
+    assert message == "[FormatError] unable to load info file '/var/lib/pgbackrest/backup/frende/backup.info':"
