@@ -23,6 +23,12 @@ def object_lines():
     return [l for l in log.splitlines() if "AUDIT: OBJECT," in l and TABLE in l]
 
 
+def auditor_grants():
+    """How many privileges the auditor role holds on tables of the application database."""
+    return psql_postgres("SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a "
+                         "WHERE a.grantee = 'frende_auditor'::regrole;").stdout.strip()
+
+
 def use_the_table(n):
     proc = app_psql("INSERT INTO audited_orders VALUES (%d, 'order %d'); SELECT count(*) FROM audited_orders;" % (n, n))
     assert proc.returncode == 0, proc.stderr
@@ -56,9 +62,7 @@ def test_a_listed_table_is_audited_object_by_object_and_not_after_it_leaves_the_
     rc, text = setup_with([])
     assert rc == 0, text[-4000:]
     assert changed_items(text, REVOKE) == [TABLE]
-    held = psql_postgres("SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a "
-                         "WHERE a.grantee = 'frende_auditor'::regrole;").stdout.strip()
-    assert held == "0"
+    assert auditor_grants() == "0"
     before = len(object_lines())
     use_the_table(3)
     assert len(object_lines()) == before
@@ -77,6 +81,4 @@ def test_a_wrong_table_list_stops_setup_with_its_reason_and_changes_nothing():
         assert words in text, (tables, text[-3000:])
         stats = json.loads(text[text.find("{"):])["stats"]
         assert stats[DB]["changed"] == 0, (tables, stats)
-    held = psql_postgres("SELECT count(*) FROM pg_class c, aclexplode(c.relacl) a "
-                         "WHERE a.grantee = 'frende_auditor'::regrole;").stdout.strip()
-    assert held == "0"
+    assert auditor_grants() == "0"
