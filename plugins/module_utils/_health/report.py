@@ -296,7 +296,7 @@ class HealthCollector:
             return hc.evaluate_repository(stanza, None, self.now, self.options["repository_max_age"], error=exc.msg)
         backups = pgbackrest.backups(entry)
         code, message = pgbackrest.status(entry)
-        if not backups and code not in (0, 2):  # 2: no valid backup yet, which evaluate_repository reports
+        if not backups and not pgbackrest.readable(code):  # 2, no valid backup yet: evaluate_repository says so
             return hc.evaluate_repository(stanza, None, self.now, self.options["repository_max_age"],
                                           error="pgbackrest info says stanza %s: %s (code %s)" % (stanza, message, code))
         newest = backups[-1]["stop"] if backups else None

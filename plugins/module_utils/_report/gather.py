@@ -293,10 +293,8 @@ class HostGatherer:
             self.notes.append("pgBackRest's repository could not be read: %s" % exc.msg)
             return []
         code, message = pgbackrest.status(entry)
-        if code not in (0, 2):  # 2: no valid backup yet
-            reasons = [((repo.get("status") or {}).get("message") or "").strip() for repo in entry.get("repo") or []]
-            self.notes.append("pgBackRest's repository says stanza %s: %s (code %s)%s" % (
-                stanza, message, code, "".join(": " + " ".join(r.split()) for r in reasons if r)))
+        if not pgbackrest.readable(code):
+            self.notes.append("pgBackRest's repository says stanza %s: %s (code %s)" % (stanza, message, code))
         return history.physical_backups(pgbackrest.backups(entry), self.since)
 
     def _repository_user(self):

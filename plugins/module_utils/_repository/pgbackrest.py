@@ -101,15 +101,23 @@ def parse_info(text, stanza):
 
 
 def status(entry):
-    """(code, message) of the stanza: 0 ok; pgBackRest's codes otherwise (1 missing stanza, 2 no backup...)."""
+    """(code, message) of the stanza: 0 ok; pgBackRest's codes otherwise (1 missing stanza, 2 no backup...).
+
+    Of a stanza that cannot be read, the message is the first line of each repository's own (for 99 "other",
+    a wrong passphrase: the file it could not load); the lines after it quote that file's bytes."""
     state = entry.get("status") or {}
     code, message = state.get("code", -1), state.get("message", "unknown")
-    if code == 99:  # "other": the repositories' own messages say what (a wrong passphrase: an unreadable file)
+    if not readable(code):
         found = [((repo.get("status") or {}).get("message") or "").strip() for repo in entry.get("repo") or []]
         found = [text.splitlines()[0] for text in found if text]
         if found:
             message = "; ".join(found)
     return code, message
+
+
+def readable(code):
+    """Whether a stanza status code is a repository that was read: 0 ok, 2 no valid backup yet."""
+    return code in (0, 2)
 
 
 def backups(entry):

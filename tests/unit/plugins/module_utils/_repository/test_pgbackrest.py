@@ -88,3 +88,10 @@ def test_a_repository_it_cannot_decrypt_says_which_file():
     code, message = pgbackrest.status(pgbackrest.parse_info(text, "frende"))
     assert code == 99
     assert message == "[FormatError] unable to load info file '/var/lib/pgbackrest/backup/frende/backup.info':"
+
+
+def test_only_ok_and_no_backup_yet_are_a_repository_that_was_read():
+    assert [code for code in (0, 1, 2, 3, 99, -1) if pgbackrest.readable(code)] == [0, 2]
+    entry = {"status": {"code": 1, "message": "missing stanza path"},
+             "repo": [{"status": {"code": 1, "message": "missing stanza path"}}]}
+    assert pgbackrest.status(entry) == (1, "missing stanza path")
